@@ -1,0 +1,48 @@
+package domain
+
+import (
+	"context"
+	"time"
+)
+
+// Session is one sign-in of a citizen or operator: the family of refresh tokens that
+// descend from it. Revoking the session ends every refresh token in the family.
+type Session struct {
+	ID        string
+	SubjectID string // citizen or operator id
+	Role      Role
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+// RefreshToken is one link in a session's chain. Only a hash of the secret is kept.
+// A token is spent once; presenting a spent token again means it leaked, so the
+// whole session is revoked.
+type RefreshToken struct {
+	Hash      string // hex SHA-256 of the secret part
+	SessionID string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
+// SessionStore keeps sessions and their refresh tokens.
+type SessionStore interface {
+	// CreateSession stores s together with its first refresh token.
+	CreateSession(ctx context.Context, s Session, first RefreshToken) error
+	// GetSession returns ErrNotFound if there is none.
+	GetSession(ctx context.Context, id string) (Session, error)
+	// RevokeSession marks the session revoked at `at` (a no-op if already revoked).
+	// Returns ErrNotFound if there is none.
+	RevokeSession(ctx context.Context, id string, at time.Time) error
+	// RevokeSubjectSessions revokes every session of the subject.
+	RevokeSubjectSessions(ctx context.Context, subjectID string, at time.Time) error
+	// GetRefreshToken returns ErrNotFound if no token has this hash.
+	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
+	// SpendRefreshToken marks the token used at `at` only if it is unused, atomically.
+	// Returns ErrConflict if it was already used, ErrNotFound if unknown. Of racing
+	// calls for one token exactly one succeeds.
+	SpendRefreshToken(ctx context.Context, hash string, at time.Time) error
+	// AddRefreshToken stores the next token of an existing session.
+	AddRefreshToken(ctx context.Context, t RefreshToken) error
+}

@@ -1,0 +1,13 @@
+package domain
+
+import "context"
+
+// Store is everything the document store adapters (SQLite, MongoDB) implement.
+type Store interface {
+	CitizenStore
+	OperatorStore
+	SessionStore
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}
