@@ -1,0 +1,186 @@
+// Package sqlite is the embedded document store: domain.Store on a single SQLite
+// file through the pure-Go modernc.org/sqlite driver, so the service runs on a
+// plain machine with no database server.
+//
+// Concurrency model: all writes go through one pool holding exactly one
+// connection, so writers in this process queue in Go instead of fighting over the
+// SQLite write lock (which would surface SQLITE_BUSY). Reads use a separate pool
+// of several query-only connections; in WAL mode readers never block the writer
+// and see every committed write. busy_timeout covers the remaining cases (another
+// process on the same file, WAL recovery, checkpoints).
+//
+// Times are stored as INTEGER unix milliseconds UTC, so they come back truncated
+// to the millisecond and in UTC.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/huzhou-lvdaitong/carbon-account/domain"
+)
+
+// Store implements domain.Store on one SQLite file.
+type Store struct {
+	write *sql.DB // exactly one connection: the only writer
+	read  *sql.DB // query_only connections for reads
+}
+
+var _ domain.Store = (*Store)(nil)
+
+// busyTimeoutMillis is how long a connection waits for a lock held by another
+// connection (or process) before SQLite gives up with SQLITE_BUSY.
+const busyTimeoutMillis = 5000
+
+// Open opens (creating if needed) the database file at path and applies pending
+// migrations. The parent directory must exist.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		// The driver splits the DSN at '?', so such a path would be misread.
+		return nil, fmt.Errorf("sqlite: open: invalid database path %q", path)
+	}
+	pragmas := []string{
+		fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis),
+		"foreign_keys(ON)",
+		// In WAL mode synchronous=NORMAL cannot corrupt the database: a power loss
+		// may only roll back the last transactions committed before it (they were
+		// in the WAL but not yet fsynced). We accept that for far fewer fsyncs; the
+		// ledger's own reconciliation covers that window.
+		"synchronous(NORMAL)",
+	}
+
+	// journal_mode=WAL is persistent in the file; setting it on the writer (which
+	// is opened first) is enough, and readers must not try to change it.
+	write, err := openPool(path, append(pragmas, "journal_mode(WAL)"), url.Values{"_txlock": {"immediate"}})
+	if err != nil {
+		return nil, err
+	}
+	// One writer connection: see the package comment. Keep it open for good so
+	// the pool never has to reconnect (and re-run the pragmas) under load.
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+
+	if err := migrate(ctx, write); err != nil {
+		write.Close()
+		return nil, err
+	}
+
+	read, err := openPool(path, append(pragmas, "query_only(1)"), nil)
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	n := min(max(runtime.GOMAXPROCS(0), 2), 8)
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	read.SetConnMaxLifetime(0)
+	read.SetConnMaxIdleTime(0)
+
+	s := &Store{write: write, read: read}
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openPool opens a pool whose every connection runs pragmas on connect: pragmas
+// are per connection, so they go in the DSN rather than in a one-off Exec.
+func openPool(path string, pragmas []string, extra url.Values) (*sql.DB, error) {
+	q := url.Values{"_pragma": pragmas}
+	for k, v := range extra {
+		q[k] = v
+	}
+	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Ping runs a trivial query on a reader connection.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes both pools. The writer goes last: the last connection to close
+// checkpoints the WAL back into the database file.
+func (s *Store) Close() error {
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+// writeTx runs f in a write transaction (BEGIN IMMEDIATE, via _txlock) on the
+// writer connection, committing if f returns nil.
+func (s *Store) writeTx(ctx context.Context, what string, f func(tx *sql.Tx) error) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: begin: %w", what, err)
+	}
+	if err := f(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: %s: commit: %w", what, err)
+	}
+	return nil
+}
+
+// isUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY constraint
+// failure (the connection has extended result codes on).
+func isUniqueViolation(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+// isForeignKeyViolation reports whether err is a FOREIGN KEY constraint failure.
+func isForeignKeyViolation(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
+// rowScanner is satisfied by *sql.Row and *sql.Rows.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+// millis converts a time to the stored representation.
+func millis(t time.Time) int64 { return t.UnixMilli() }
+
+// fromMillis converts a stored time back, in UTC.
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// nullMillis stores a nil time as NULL.
+func nullMillis(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
+}
+
+// fromNullMillis is the inverse of nullMillis.
+func fromNullMillis(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromMillis(n.Int64)
+	return &t
+}
