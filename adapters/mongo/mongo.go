@@ -1,0 +1,139 @@
+// Package mongo is the production document store: it implements domain.Store on
+// MongoDB with go.mongodb.org/mongo-driver/v2.
+//
+// It follows the Mongo adapter rules of DESIGN.md §3 so that it stays correct on a
+// replica set or a sharded cluster: every write is a single-document atomic update,
+// guarded by a filter where a lost update would matter; unique indexes provide
+// idempotency; every query is served by an index; no multi-document transactions
+// and no $lookup.
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/huzhou-lvdaitong/carbon-account/domain"
+)
+
+// Collection names.
+const (
+	collCitizens      = "citizens"
+	collOperators     = "operators"
+	collSessions      = "sessions"
+	collRefreshTokens = "refresh_tokens"
+)
+
+// disconnectTimeout bounds Close, which has no context of its own.
+const disconnectTimeout = 10 * time.Second
+
+// Store implements domain.Store on one MongoDB database.
+type Store struct {
+	client        *mongodrv.Client
+	db            *mongodrv.Database
+	citizens      *mongodrv.Collection
+	operators     *mongodrv.Collection
+	sessions      *mongodrv.Collection
+	refreshTokens *mongodrv.Collection
+}
+
+var _ domain.Store = (*Store)(nil)
+
+// Open connects to the MongoDB deployment at uri, checks that it answers, and makes
+// sure the indexes of database exist (creating them is idempotent, so every replica
+// may do it at start-up). opts adjust the client options after the URI is applied,
+// for example:
+//
+//	mongo.Open(ctx, uri, "carbon", func(o *options.ClientOptions) { o.SetMaxPoolSize(1) })
+func Open(ctx context.Context, uri, database string, opts ...func(*options.ClientOptions)) (*Store, error) {
+	if database == "" {
+		return nil, errors.New("mongo: open: database name is empty")
+	}
+	co := options.Client().ApplyURI(uri)
+	for _, o := range opts {
+		o(co)
+	}
+	client, err := mongodrv.Connect(co)
+	if err != nil {
+		return nil, fmt.Errorf("mongo: connect: %w", err)
+	}
+	db := client.Database(database)
+	s := &Store{
+		client:        client,
+		db:            db,
+		citizens:      db.Collection(collCitizens),
+		operators:     db.Collection(collOperators),
+		sessions:      db.Collection(collSessions),
+		refreshTokens: db.Collection(collRefreshTokens),
+	}
+	// Connect is lazy; ping so that a wrong URI fails here rather than on the first
+	// request.
+	if err := s.Ping(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	if err := s.ensureIndexes(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// indexSpec names every index explicitly: creating an index that already exists
+// with the same name and definition is a no-op, while a changed definition under the
+// same name fails loudly instead of silently leaving the old one in place.
+type indexSpec struct {
+	coll   *mongodrv.Collection
+	name   string
+	keys   bson.D
+	unique bool
+}
+
+func (s *Store) ensureIndexes(ctx context.Context) error {
+	specs := []indexSpec{
+		// Sign-in looks citizens up by identity, and the unique key makes
+		// FindOrCreateCitizen idempotent under concurrency.
+		{s.citizens, "identity_unique", bson.D{{Key: "identity.provider", Value: 1}, {Key: "identity.subject", Value: 1}}, true},
+		{s.operators, "username_unique", bson.D{{Key: "username", Value: 1}}, true},
+		// Erasing an account revokes all sessions of the subject.
+		{s.sessions, "subject_id", bson.D{{Key: "subject_id", Value: 1}}, false},
+		// Refresh tokens are keyed by their hash (_id); this serves per-session lookups
+		// such as revoking or cleaning up a family.
+		{s.refreshTokens, "session_id", bson.D{{Key: "session_id", Value: 1}}, false},
+	}
+	for _, sp := range specs {
+		opts := options.Index().SetName(sp.name)
+		if sp.unique {
+			opts.SetUnique(true)
+		}
+		_, err := sp.coll.Indexes().CreateOne(ctx, mongodrv.IndexModel{Keys: sp.keys, Options: opts})
+		if err != nil {
+			return fmt.Errorf("mongo: create index %s.%s: %w", sp.coll.Name(), sp.name, err)
+		}
+	}
+	return nil
+}
+
+// Ping reports whether the deployment answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx, nil); err != nil {
+		return fmt.Errorf("mongo: ping: %w", err)
+	}
+	return nil
+}
+
+// Close disconnects the client, waiting a bounded time for in-flight operations.
+// Closing twice is not an error, so shutdown paths need not track who closed first.
+func (s *Store) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), disconnectTimeout)
+	defer cancel()
+	if err := s.client.Disconnect(ctx); err != nil && !errors.Is(err, mongodrv.ErrClientDisconnected) {
+		return fmt.Errorf("mongo: disconnect: %w", err)
+	}
+	return nil
+}
