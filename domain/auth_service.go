@@ -170,7 +170,9 @@ func (s *AuthService) Refresh(ctx context.Context, refreshToken string) (SignedI
 		return SignedIn{}, err
 	}
 	session, err := s.Sessions.GetSession(ctx, token.SessionID)
-	if err != nil {
+	if errors.Is(err, ErrNotFound) {
+		return SignedIn{}, errInvalidRefresh
+	} else if err != nil {
 		return SignedIn{}, err
 	}
 	if session.RevokedAt != nil {

@@ -1,0 +1,312 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/gofiber/fiber/v2"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/huzhou-lvdaitong/carbon-account/adapters/memory"
+	"github.com/huzhou-lvdaitong/carbon-account/adapters/sqlite"
+	"github.com/huzhou-lvdaitong/carbon-account/api"
+	"github.com/huzhou-lvdaitong/carbon-account/api/token"
+	"github.com/huzhou-lvdaitong/carbon-account/domain"
+)
+
+// contract is openapi.yaml, loaded once; every response a test receives through a
+// harness is validated against it.
+var contract = struct {
+	once   sync.Once
+	raw    []byte
+	doc    *openapi3.T
+	router routers.Router
+	err    error
+	mu     sync.Mutex
+	seen   map[string]bool // "METHOD /template" of operations a test received a response from
+}{seen: map[string]bool{}}
+
+func loadContract(t *testing.T) {
+	t.Helper()
+	contract.once.Do(func() {
+		contract.raw, contract.err = os.ReadFile(filepath.Join("..", "openapi.yaml"))
+		if contract.err != nil {
+			return
+		}
+		loader := openapi3.NewLoader()
+		contract.doc, contract.err = loader.LoadFromData(contract.raw)
+		if contract.err != nil {
+			return
+		}
+		if contract.err = contract.doc.Validate(context.Background()); contract.err != nil {
+			return
+		}
+		contract.doc.Servers = nil // match requests on any host
+		contract.router, contract.err = gorillamux.NewRouter(contract.doc)
+	})
+	if contract.err != nil {
+		t.Fatalf("openapi.yaml: %v", contract.err)
+	}
+}
+
+const adminPassword = "correct-horse-battery"
+
+type harness struct {
+	t      *testing.T
+	app    *fiber.App
+	store  *sqlite.Store
+	state  *memory.SharedState
+	tokens *token.Authority
+	key    token.Key
+	now    func() time.Time
+	logs   *bytes.Buffer
+
+	listen sync.Once
+	base   string // http://127.0.0.1:port once listening
+	client *http.Client
+}
+
+// serve starts the app on a loopback port the first time a request is sent, so
+// tests may still add routes before that. A real listener (not app.Test) makes
+// fasthttp's own limits, such as the body size limit, behave as in production.
+func (h *harness) serve() {
+	h.listen.Do(func() {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		go func() { _ = h.app.Listener(ln) }()
+		h.t.Cleanup(func() { _ = h.app.Shutdown() })
+		h.base = "http://" + ln.Addr().String()
+		h.client = &http.Client{
+			Timeout:       30 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	})
+}
+
+type harnessOption func(*api.Deps, *domain.AuthService)
+
+// newHarness serves the real API on a fresh SQLite file and in-process shared
+// state, with an "admin" operator whose password is adminPassword.
+func newHarness(t *testing.T, opts ...harnessOption) *harness {
+	t.Helper()
+	loadContract(t)
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "carbon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := memory.NewSharedState()
+	t.Cleanup(func() { _ = state.Close(); _ = store.Close() })
+	key, _, err := token.LoadOrGenerateKeyFile(filepath.Join(t.TempDir(), "k.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, store: store, state: state, key: key, now: time.Now, logs: &bytes.Buffer{}}
+	h.tokens = token.NewAuthority(key, nil, "carbon-account", "carbon-account-api", 15*time.Minute, time.Now)
+	auth := &domain.AuthService{Citizens: store, Operators: store, Sessions: store, Limiter: state,
+		Now: time.Now, RefreshTTL: 24 * time.Hour, LoginAttempts: 5, LoginWindow: time.Minute}
+	operators := &domain.OperatorService{Operators: store, Now: time.Now, PasswordCost: bcrypt.MinCost}
+	if _, _, err := operators.EnsureBootstrapAdmin(ctx, adminPassword, false); err != nil {
+		t.Fatal(err)
+	}
+	deps := api.Deps{
+		Auth: auth, Citizens: &domain.CitizenService{Citizens: store, Sessions: store, Now: time.Now},
+		Operators: operators, Tokens: h.tokens,
+		Logger:    slog.New(slog.NewJSONHandler(&syncWriter{w: h.logs}, nil)),
+		Readiness: []api.ReadinessCheck{{Name: "store", Check: store.Ping}, {Name: "shared_state", Check: state.Ping}},
+		OpenAPI:   contract.raw, DevLogin: true, BodyLimitBytes: 64 << 10, Version: "test",
+	}
+	for _, o := range opts {
+		o(&deps, auth)
+	}
+	h.app = api.New(deps)
+	return h
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// response is what a test received, already checked against openapi.yaml.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decoding %s: %v", r.Body, err)
+	}
+}
+
+func (r response) problem(t *testing.T) api.Problem {
+	t.Helper()
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+		t.Fatalf("content type %q, want application/problem+json; body %s", ct, r.Body)
+	}
+	var p api.Problem
+	r.decode(t, &p)
+	if p.Code == "" || p.Status != r.Status {
+		t.Fatalf("problem without code or with status %d != %d: %s", p.Status, r.Status, r.Body)
+	}
+	return p
+}
+
+// expect fails unless the response has the status (and, for errors, the code).
+func (r response) expect(t *testing.T, status int, code ...string) response {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status %d, want %d; body %s", r.Status, status, r.Body)
+	}
+	if len(code) > 0 {
+		if got := r.problem(t).Code; got != code[0] {
+			t.Fatalf("problem code %q, want %q; body %s", got, code[0], r.Body)
+		}
+	}
+	return r
+}
+
+type req struct {
+	method, path string
+	body         any    // marshalled as JSON unless raw is set
+	raw          []byte // sent as is
+	contentType  string // default application/json when there is a body
+	bearer       string
+	headers      map[string]string
+}
+
+// do sends the request through the whole Fiber stack and validates the response.
+func (h *harness) do(r req) response {
+	h.t.Helper()
+	var body io.Reader
+	var payload []byte
+	switch {
+	case r.raw != nil:
+		payload = r.raw
+	case r.body != nil:
+		var err error
+		if payload, err = json.Marshal(r.body); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	h.serve()
+	httpReq, err := http.NewRequest(r.method, h.base+r.path, body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if payload != nil {
+		ct := r.contentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		httpReq.Header.Set("Content-Type", ct)
+	}
+	if r.bearer != "" {
+		httpReq.Header.Set("Authorization", "Bearer "+r.bearer)
+	}
+	for k, v := range r.headers {
+		httpReq.Header.Set(k, v)
+	}
+	res, err := h.client.Do(httpReq)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", r.method, r.path, err)
+	}
+	defer res.Body.Close()
+	got := response{Status: res.StatusCode, Header: res.Header}
+	if got.Body, err = io.ReadAll(res.Body); err != nil {
+		h.t.Fatal(err)
+	}
+	checkAgainstContract(h.t, httptest.NewRequest(r.method, r.path, bytes.NewReader(payload)), got)
+	return got
+}
+
+// checkAgainstContract validates a response against openapi.yaml. A response to a
+// path the contract does not describe must be a 404 problem.
+func checkAgainstContract(t *testing.T, httpReq *http.Request, got response) {
+	t.Helper()
+	if got.Status >= 500 && got.Status != http.StatusServiceUnavailable {
+		t.Errorf("%s %s answered %d: %s", httpReq.Method, httpReq.URL.Path, got.Status, got.Body)
+	}
+	route, params, err := contract.router.FindRoute(httpReq)
+	if err != nil {
+		if got.Status != http.StatusNotFound && got.Status != http.StatusMethodNotAllowed {
+			t.Fatalf("%s %s is not in openapi.yaml but answered %d", httpReq.Method, httpReq.URL.Path, got.Status)
+		}
+		got.problem(t)
+		return
+	}
+	contract.mu.Lock()
+	contract.seen[httpReq.Method+" "+route.Path] = true
+	contract.mu.Unlock()
+	input := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request: httpReq, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+		},
+		Status: got.Status, Header: got.Header,
+		Options: &openapi3filter.Options{IncludeResponseStatus: true},
+	}
+	input.SetBodyBytes(got.Body)
+	if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
+		t.Fatalf("%s %s → %d does not match openapi.yaml: %v\nbody: %s", httpReq.Method, httpReq.URL.Path, got.Status, err, got.Body)
+	}
+}
+
+// tokens is a decoded token response.
+type tokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+}
+
+func (h *harness) devLogin(phone string) tokens {
+	h.t.Helper()
+	var tk tokens
+	h.do(req{method: "POST", path: "/v1/auth/dev-login", body: map[string]any{"phone": phone}}).expect(h.t, 200).decode(h.t, &tk)
+	return tk
+}
+
+func (h *harness) operatorLogin(username, password string) tokens {
+	h.t.Helper()
+	var tk tokens
+	h.do(req{method: "POST", path: "/v1/admin/auth/login", body: map[string]any{"username": username, "password": password}}).
+		expect(h.t, 200).decode(h.t, &tk)
+	return tk
+}
+
+func (h *harness) createOperator(adminToken, username string, role domain.Role) {
+	h.t.Helper()
+	h.do(req{method: "POST", path: "/v1/admin/operators", bearer: adminToken,
+		body: map[string]any{"username": username, "role": role, "password": adminPassword}}).expect(h.t, 201)
+}

@@ -1,0 +1,36 @@
+package api
+
+import "github.com/gofiber/fiber/v2"
+
+// routes is the route table: every route the service answers, in one place. Each
+// is described in openapi.yaml.
+func (s *server) routes() {
+	a := s.app
+
+	a.Get("/healthz", s.healthz)
+	a.Get("/readyz", s.readyz)
+	a.Get("/metrics", s.metricsHandler())
+	a.Get("/openapi.yaml", s.openAPI)
+	a.Get("/docs", func(c *fiber.Ctx) error { return c.Redirect("/docs/", fiber.StatusMovedPermanently) })
+	a.Get("/docs/*", s.docsHandler())
+	a.Get("/.well-known/jwks.json", s.jwks)
+
+	a.Post("/v1/auth/firebase", s.firebaseSignIn)
+	if s.DevLogin {
+		a.Post("/v1/auth/dev-login", s.devLogin)
+	}
+	a.Post("/v1/auth/refresh", s.refresh)
+	a.Post("/v1/auth/logout", s.allow(anySignedIn...), s.logout)
+
+	a.Get("/v1/districts", s.listDistricts)
+
+	a.Get("/v1/me", s.allow(citizenOnly...), s.getMe)
+	a.Patch("/v1/me", s.allow(citizenOnly...), s.patchMe)
+	a.Delete("/v1/me", s.allow(citizenOnly...), s.deleteMe)
+
+	a.Post("/v1/admin/auth/login", s.operatorLogin)
+	a.Get("/v1/admin/me", s.allow(anyOperator...), s.getOperatorMe)
+	a.Get("/v1/admin/operators", s.allow(adminReaders...), s.listOperators)
+	a.Post("/v1/admin/operators", s.allow(adminOnly...), s.createOperator)
+	a.Get("/v1/admin/operators/:id", s.allow(adminReaders...), s.getOperator)
+}

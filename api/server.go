@@ -1,0 +1,72 @@
+// Package api is the HTTP surface: routes, authentication, request decoding and the
+// mapping of domain errors to problem+json responses. Business rules live in domain.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/huzhou-lvdaitong/carbon-account/api/token"
+	"github.com/huzhou-lvdaitong/carbon-account/domain"
+)
+
+// ReadinessCheck is one dependency /readyz reports on.
+type ReadinessCheck struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Deps is what the HTTP layer needs; wiring happens in the root package.
+type Deps struct {
+	Auth      *domain.AuthService
+	Citizens  *domain.CitizenService
+	Operators *domain.OperatorService
+	Tokens    *token.Authority
+	Logger    *slog.Logger
+	Readiness []ReadinessCheck
+	OpenAPI   []byte // the openapi.yaml served at /openapi.yaml
+
+	DevLogin       bool
+	BodyLimitBytes int
+	TrustedProxies []string
+	Version        string
+}
+
+type server struct {
+	Deps
+	app     *fiber.App
+	log     *slog.Logger
+	tokens  *token.Authority
+	metrics *httpMetrics
+}
+
+// New builds the Fiber application with every route and middleware.
+func New(d Deps) *fiber.App {
+	s := &server{Deps: d, log: d.Logger, tokens: d.Tokens, metrics: newHTTPMetrics()}
+	s.app = fiber.New(fiber.Config{
+		AppName:                 "carbon-account",
+		StrictRouting:           true, // /docs and /docs/ are different routes
+		BodyLimit:               d.BodyLimitBytes,
+		ErrorHandler:            s.errorHandler,
+		DisableStartupMessage:   true,
+		ReadTimeout:             30 * time.Second,
+		WriteTimeout:            30 * time.Second,
+		IdleTimeout:             120 * time.Second,
+		EnableTrustedProxyCheck: len(d.TrustedProxies) > 0,
+		TrustedProxies:          d.TrustedProxies,
+		ProxyHeader:             proxyHeader(d.TrustedProxies),
+	})
+	s.app.Use(withRequestID, s.observe, s.recoverPanics)
+	s.routes()
+	return s.app
+}
+
+func proxyHeader(trusted []string) string {
+	if len(trusted) == 0 {
+		return ""
+	}
+	return fiber.HeaderXForwardedFor
+}

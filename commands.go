@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/huzhou-lvdaitong/carbon-account/api/token"
+	"github.com/huzhou-lvdaitong/carbon-account/config"
+	"github.com/huzhou-lvdaitong/carbon-account/domain"
+)
+
+// createOperator adds an operator account from the command line, for the first
+// admin in production or for recovering access.
+func createOperator(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("create-operator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	username := fs.String("username", "", "login name (3-32 of a-z 0-9 . _ -)")
+	role := fs.String("role", string(domain.RoleOperator), "admin, operator or auditor")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	password := os.Getenv("CARBON_NEW_OPERATOR_PASSWORD")
+	if password == "" {
+		fmt.Fprint(stderr, "password: ")
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		password = strings.TrimRight(line, "\r\n")
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	s, err := wire(ctx, cfg, newLogger(cfg, os.Stderr))
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	op, err := s.operators.Create(ctx, domain.NewOperatorInput{Username: *username, Role: domain.Role(*role), Password: password}, "cli")
+	if err != nil {
+		return describe(err)
+	}
+	_, err = fmt.Fprintf(stdout, "created operator %s (%s) with id %s\n", op.Username, op.Role, op.ID)
+	return err
+}
+
+// describe spells out a domain validation error for a terminal.
+func describe(err error) error {
+	var de *domain.Error
+	if !errors.As(err, &de) || len(de.Fields) == 0 {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString(de.Message)
+	for _, f := range de.Fields {
+		fmt.Fprintf(&b, "\n  %s %s", f.Field, f.Message)
+	}
+	return errors.New(b.String())
+}
+
+func keygen(args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: carbon-account keygen FILE")
+	}
+	k, err := token.GenerateKeyFile(args[0])
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "wrote %s (kid %s)\n", args[0], k.ID)
+	return err
+}

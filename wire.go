@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/huzhou-lvdaitong/carbon-account/adapters/firebase"
+	"github.com/huzhou-lvdaitong/carbon-account/adapters/memory"
+	"github.com/huzhou-lvdaitong/carbon-account/adapters/mongo"
+	"github.com/huzhou-lvdaitong/carbon-account/adapters/redis"
+	"github.com/huzhou-lvdaitong/carbon-account/adapters/sqlite"
+	"github.com/huzhou-lvdaitong/carbon-account/api"
+	"github.com/huzhou-lvdaitong/carbon-account/api/token"
+	"github.com/huzhou-lvdaitong/carbon-account/config"
+	"github.com/huzhou-lvdaitong/carbon-account/domain"
+)
+
+// services is the wired application: adapters chosen by configuration, domain
+// services on top of them. The one place where the pieces meet.
+type services struct {
+	cfg       config.Config
+	log       *slog.Logger
+	store     domain.Store
+	state     domain.SharedState
+	auth      *domain.AuthService
+	citizens  *domain.CitizenService
+	operators *domain.OperatorService
+	tokens    *token.Authority
+}
+
+func newLogger(cfg config.Config, w *os.File) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel}))
+}
+
+// openStore picks MongoDB when MONGODB_URI is set, else the embedded SQLite file.
+func openStore(ctx context.Context, cfg config.Config) (domain.Store, error) {
+	if cfg.Production() {
+		return mongo.Open(ctx, cfg.MongoURI, cfg.MongoDatabase)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+	}
+	return sqlite.Open(ctx, cfg.SQLitePath())
+}
+
+// openSharedState picks Redis when REDIS_URL is set, else in-process state (which
+// is only correct with a single replica).
+func openSharedState(ctx context.Context, cfg config.Config) (domain.SharedState, error) {
+	if cfg.RedisURL != "" {
+		return redis.Open(ctx, cfg.RedisURL, redis.WithKeyPrefix(cfg.RedisKeyPrefix))
+	}
+	return memory.NewSharedState(), nil
+}
+
+func loadTokenAuthority(cfg config.Config, log *slog.Logger) (*token.Authority, error) {
+	var signing token.Key
+	var err error
+	if cfg.JWTKeyFile != "" {
+		signing, err = token.LoadKeyFile(cfg.JWTKeyFile)
+	} else {
+		var created bool
+		signing, created, err = token.LoadOrGenerateKeyFile(cfg.SigningKeyFile())
+		if created {
+			log.Info("generated a token signing key", "file", cfg.SigningKeyFile(), "kid", signing.ID)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if signing.Private == nil {
+		return nil, errors.New("CARBON_JWT_KEY_FILE must hold a private key")
+	}
+	var previous []token.Key
+	for _, f := range cfg.JWTPreviousKeyFiles {
+		k, err := token.LoadKeyFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("CARBON_JWT_PREVIOUS_KEY_FILES: %w", err)
+		}
+		previous = append(previous, k)
+	}
+	return token.NewAuthority(signing, previous, cfg.JWTIssuer, cfg.JWTAudience, cfg.AccessTokenTTL, time.Now), nil
+}
+
+func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*services, error) {
+	s := &services{cfg: cfg, log: log}
+	var err error
+	if s.store, err = openStore(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if s.state, err = openSharedState(ctx, cfg); err != nil {
+		s.close()
+		return nil, err
+	}
+	if s.tokens, err = loadTokenAuthority(cfg, log); err != nil {
+		s.close()
+		return nil, err
+	}
+	var verifier domain.IDTokenVerifier
+	if cfg.FirebaseEnabled() {
+		v, err := firebase.NewVerifier(ctx, cfg.FirebaseProjectID, cfg.GoogleCredentials)
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		verifier = v
+	}
+	s.auth = &domain.AuthService{
+		Citizens: s.store, Operators: s.store, Sessions: s.store, Limiter: s.state, Verifier: verifier,
+		Now: time.Now, RefreshTTL: cfg.RefreshTokenTTL, LoginAttempts: cfg.LoginAttempts, LoginWindow: cfg.LoginWindow,
+	}
+	s.citizens = &domain.CitizenService{Citizens: s.store, Sessions: s.store, Now: time.Now}
+	s.operators = &domain.OperatorService{Operators: s.store, Now: time.Now}
+	return s, nil
+}
+
+func (s *services) httpApp() *fiber.App {
+	return api.New(api.Deps{
+		Auth: s.auth, Citizens: s.citizens, Operators: s.operators, Tokens: s.tokens, Logger: s.log,
+		Readiness: []api.ReadinessCheck{
+			{Name: "store", Check: s.store.Ping},
+			{Name: "shared_state", Check: s.state.Ping},
+		},
+		OpenAPI:        openAPISpec,
+		DevLogin:       s.cfg.DevLoginEnabled(),
+		BodyLimitBytes: s.cfg.BodyLimitBytes,
+		TrustedProxies: s.cfg.TrustedProxies,
+		Version:        version,
+	})
+}
+
+func (s *services) close() {
+	if s.state != nil {
+		_ = s.state.Close()
+	}
+	if s.store != nil {
+		_ = s.store.Close()
+	}
+}
