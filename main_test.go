@@ -1,0 +1,261 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/huzhou-lvdaitong/carbon-account/adapters/mongo/mongotest"
+)
+
+// These tests run the binary's own entry point as an operator would: environment
+// variables in, HTTP out, then a shutdown like SIGTERM (a cancelled context).
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// lockedBuffer collects what the server writes to stderr while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type runningServer struct {
+	base   string
+	stderr *lockedBuffer
+	stop   func() int // cancels and returns the exit code
+}
+
+// startServer runs `carbon-account serve` with the current environment and waits
+// until /healthz answers.
+func startServer(t *testing.T) runningServer {
+	t.Helper()
+	port := freePort(t)
+	t.Setenv("PORT", strconv.Itoa(port))
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := &lockedBuffer{}
+	exit := make(chan int, 1)
+	go func() { exit <- run(ctx, []string{"serve"}, strings.NewReader(""), io.Discard, stderr) }()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case code := <-exit:
+			cancel()
+			t.Fatalf("server exited with %d: %s", code, stderr.String())
+		default:
+		}
+		if res, err := http.Get(base + "/healthz"); err == nil {
+			res.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatal("server did not come up")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopped := false
+	s := runningServer{base: base, stderr: stderr, stop: func() int {
+		if stopped {
+			return 0
+		}
+		stopped = true
+		cancel()
+		select {
+		case code := <-exit:
+			return code
+		case <-time.After(30 * time.Second):
+			t.Fatal("server did not shut down")
+			return -1
+		}
+	}}
+	t.Cleanup(func() { s.stop() })
+	return s
+}
+
+func post(t *testing.T, url string, body any, out any) int {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	res, err := http.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if out != nil {
+		_ = json.NewDecoder(res.Body).Decode(out)
+	}
+	return res.StatusCode
+}
+
+func getStatus(t *testing.T, url, bearer string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+var printedPassword = regexp.MustCompile(`Created operator "admin" with password: (\S+)`)
+
+func TestEmbeddedModeStartsFromACleanDataDirAndKeepsItsState(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	t.Setenv("CARBON_DATA_DIR", dataDir)
+	for _, v := range []string{"MONGODB_URI", "REDIS_URL", "CARBON_ADMIN_PASSWORD", "CARBON_JWT_KEY_FILE", "CARBON_DEV_LOGIN", "FIREBASE_PROJECT_ID"} {
+		t.Setenv(v, "")
+		os.Unsetenv(v)
+	}
+
+	first := startServer(t)
+	m := printedPassword.FindStringSubmatch(first.stderr.String())
+	if m == nil {
+		t.Fatalf("no generated admin password printed; stderr: %s", first.stderr.String())
+	}
+	password := m[1]
+	var tk struct {
+		AccessToken string `json:"access_token"`
+	}
+	if code := post(t, first.base+"/v1/auth/dev-login", map[string]string{"phone": "13800138000"}, &tk); code != 200 {
+		t.Fatalf("dev login: %d", code)
+	}
+	if code := getStatus(t, first.base+"/v1/me", tk.AccessToken); code != 200 {
+		t.Fatalf("/v1/me: %d", code)
+	}
+	if code := first.stop(); code != 0 {
+		t.Fatalf("shutdown exit code %d", code)
+	}
+	for _, f := range []string{"carbon.db", "keys/jwt-ed25519.pem"} {
+		if _, err := os.Stat(filepath.Join(dataDir, f)); err != nil {
+			t.Errorf("data dir lacks %s: %v", f, err)
+		}
+	}
+
+	second := startServer(t)
+	if strings.Contains(second.stderr.String(), "Created operator") {
+		t.Fatal("the admin password was printed again on restart")
+	}
+	// The signing key and the store survived: the old access token and the admin still work.
+	if code := getStatus(t, second.base+"/v1/me", tk.AccessToken); code != 200 {
+		t.Fatalf("token from before the restart: %d", code)
+	}
+	if code := post(t, second.base+"/v1/admin/auth/login", map[string]string{"username": "admin", "password": password}, nil); code != 200 {
+		t.Fatalf("admin login after restart: %d", code)
+	}
+}
+
+func TestProductionModeRunsOnMongoDB(t *testing.T) {
+	server, err := mongotest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Stop()
+	keyFile := filepath.Join(t.TempDir(), "jwt.pem")
+	var out bytes.Buffer
+	if code := run(t.Context(), []string{"keygen", keyFile}, nil, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "kid") {
+		t.Fatalf("keygen: %d %s", code, out.String())
+	}
+	t.Setenv("MONGODB_URI", server.AppURI())
+	t.Setenv("MONGODB_DB", mongotest.NewDatabaseName())
+	t.Setenv("CARBON_JWT_KEY_FILE", keyFile)
+	t.Setenv("CARBON_ADMIN_PASSWORD", "production-admin-secret")
+	t.Setenv("CARBON_DATA_DIR", t.TempDir())
+	t.Setenv("CARBON_DEV_LOGIN", "")
+	os.Unsetenv("CARBON_DEV_LOGIN")
+	// REDIS_URL is used as the environment gives it: CI sets it, a bare machine does not.
+
+	s := startServer(t)
+	if strings.Contains(s.stderr.String(), "Created operator") {
+		t.Fatal("production printed a generated password")
+	}
+	if code := post(t, s.base+"/v1/auth/dev-login", map[string]string{"phone": "13800138000"}, nil); code != 404 {
+		t.Fatalf("dev login is served in production: %d", code)
+	}
+	var tk struct {
+		AccessToken string `json:"access_token"`
+	}
+	if code := post(t, s.base+"/v1/admin/auth/login", map[string]string{"username": "admin", "password": "production-admin-secret"}, &tk); code != 200 {
+		t.Fatalf("admin login: %d", code)
+	}
+	if code := getStatus(t, s.base+"/v1/admin/me", tk.AccessToken); code != 200 {
+		t.Fatalf("/v1/admin/me: %d", code)
+	}
+	if code := getStatus(t, s.base+"/readyz", ""); code != 200 {
+		t.Fatalf("/readyz: %d", code)
+	}
+	s.stop()
+
+	// The create-operator subcommand writes to the same database.
+	t.Setenv("CARBON_NEW_OPERATOR_PASSWORD", "another-long-secret")
+	out.Reset()
+	var errOut bytes.Buffer
+	if code := run(t.Context(), []string{"create-operator", "-username", "auditor.zhang", "-role", "auditor"}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("create-operator: %d %s", code, errOut.String())
+	}
+	if code := run(t.Context(), []string{"create-operator", "-username", "auditor.zhang", "-role", "auditor"}, nil, &out, &errOut); code != 1 {
+		t.Fatalf("creating a duplicate operator exited %d", code)
+	}
+}
+
+func TestBadConfigurationStopsStartUpNamingTheVariable(t *testing.T) {
+	cases := map[string]map[string]string{
+		"PORT":                {"PORT": "eighty"},
+		"CARBON_JWT_KEY_FILE": {"MONGODB_URI": "mongodb://127.0.0.1:1"},
+		"CARBON_LOG_LEVEL":    {"CARBON_LOG_LEVEL": "chatty"},
+	}
+	for name, vars := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("CARBON_DATA_DIR", t.TempDir())
+			for k, v := range vars {
+				t.Setenv(k, v)
+			}
+			var stderr bytes.Buffer
+			if code := run(t.Context(), []string{"serve"}, nil, io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), name) {
+				t.Fatalf("exit %d, stderr %q does not name %s", code, stderr.String(), name)
+			}
+		})
+	}
+}
+
+func TestUnknownCommandsPrintUsage(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := run(t.Context(), []string{"launch"}, nil, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "Usage:") {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+}
