@@ -112,10 +112,10 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*services, 
 	}
 	s.auth = &domain.AuthService{
 		Citizens: s.store, Operators: s.store, Sessions: s.store, Limiter: s.state, Verifier: verifier,
-		Now: time.Now, RefreshTTL: cfg.RefreshTokenTTL, LoginAttempts: cfg.LoginAttempts, LoginWindow: cfg.LoginWindow,
+		Now: domain.Now, RefreshTTL: cfg.RefreshTokenTTL, LoginAttempts: cfg.LoginAttempts, LoginWindow: cfg.LoginWindow,
 	}
-	s.citizens = &domain.CitizenService{Citizens: s.store, Sessions: s.store, Now: time.Now}
-	s.operators = &domain.OperatorService{Operators: s.store, Now: time.Now}
+	s.citizens = &domain.CitizenService{Citizens: s.store, Sessions: s.store, Now: domain.Now}
+	s.operators = &domain.OperatorService{Operators: s.store, Now: domain.Now}
 	return s, nil
 }
 

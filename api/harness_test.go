@@ -92,7 +92,12 @@ func (h *harness) serve() {
 			h.t.Fatal(err)
 		}
 		go func() { _ = h.app.Listener(ln) }()
-		h.t.Cleanup(func() { _ = h.app.Shutdown() })
+		h.t.Cleanup(func() {
+			// Connections the client dialled but never used would otherwise hold
+			// Shutdown until the server's read timeout.
+			h.client.CloseIdleConnections()
+			_ = h.app.ShutdownWithTimeout(5 * time.Second)
+		})
 		h.base = "http://" + ln.Addr().String()
 		h.client = &http.Client{
 			Timeout:       30 * time.Second,
@@ -122,13 +127,13 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	h := &harness{t: t, store: store, state: state, key: key, now: time.Now, logs: &bytes.Buffer{}}
 	h.tokens = token.NewAuthority(key, nil, "carbon-account", "carbon-account-api", 15*time.Minute, time.Now)
 	auth := &domain.AuthService{Citizens: store, Operators: store, Sessions: store, Limiter: state,
-		Now: time.Now, RefreshTTL: 24 * time.Hour, LoginAttempts: 5, LoginWindow: time.Minute}
-	operators := &domain.OperatorService{Operators: store, Now: time.Now, PasswordCost: bcrypt.MinCost}
+		Now: domain.Now, RefreshTTL: 24 * time.Hour, LoginAttempts: 5, LoginWindow: time.Minute}
+	operators := &domain.OperatorService{Operators: store, Now: domain.Now, PasswordCost: bcrypt.MinCost}
 	if _, _, err := operators.EnsureBootstrapAdmin(ctx, adminPassword, false); err != nil {
 		t.Fatal(err)
 	}
 	deps := api.Deps{
-		Auth: auth, Citizens: &domain.CitizenService{Citizens: store, Sessions: store, Now: time.Now},
+		Auth: auth, Citizens: &domain.CitizenService{Citizens: store, Sessions: store, Now: domain.Now},
 		Operators: operators, Tokens: h.tokens,
 		Logger:    slog.New(slog.NewJSONHandler(&syncWriter{w: h.logs}, nil)),
 		Readiness: []api.ReadinessCheck{{Name: "store", Check: store.Ping}, {Name: "shared_state", Check: state.Ping}},

@@ -3,7 +3,9 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -58,10 +60,23 @@ func New(d Deps) *fiber.App {
 		EnableTrustedProxyCheck: len(d.TrustedProxies) > 0,
 		TrustedProxies:          d.TrustedProxies,
 		ProxyHeader:             proxyHeader(d.TrustedProxies),
+		JSONEncoder:             marshalJSON,
 	})
 	s.app.Use(withRequestID, s.observe, s.recoverPanics)
 	s.routes()
 	return s.app
+}
+
+// marshalJSON is encoding/json without HTML escaping: this is an API, and "<" in
+// a message should read as "<", not "\u003c".
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 func proxyHeader(trusted []string) string {

@@ -8,6 +8,10 @@ import (
 	"github.com/oklog/ulid/v2"
 )
 
+// Now is the current time in UTC at millisecond precision, the precision the
+// stores keep, so a value reads back exactly as it was written and returned.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
 // NewID returns a new identifier: a ULID, so ids sort by creation time and can serve
 // as pagination cursors.
 func NewID(now time.Time) string {
