@@ -120,9 +120,9 @@ func (u ProfileUpdate) Apply(c *Citizen) error {
 	return nil
 }
 
-// erase removes everything that identifies the citizen, keeping the record (and, in
+// Erase removes everything that identifies the citizen, keeping the record (and, in
 // later features, the ledger) in anonymised form.
-func (c *Citizen) erase(at time.Time) {
+func (c *Citizen) Erase(at time.Time) {
 	c.Identity = Identity{Provider: providerErased, Subject: c.ID}
 	c.Phone = ""
 	c.Nickname = ""

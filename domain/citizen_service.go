@@ -50,7 +50,7 @@ func (s *CitizenService) UpdateProfile(ctx context.Context, id string, u Profile
 // itself stays, anonymised, so that ledger history keeps adding up.
 func (s *CitizenService) Erase(ctx context.Context, id string) error {
 	now := s.Now()
-	if _, err := s.modify(ctx, id, func(c *Citizen) error { c.erase(now); return nil }); err != nil {
+	if _, err := s.modify(ctx, id, func(c *Citizen) error { c.Erase(now); return nil }); err != nil {
 		return err
 	}
 	return s.Sessions.RevokeSubjectSessions(ctx, id, now)

@@ -56,15 +56,9 @@ func seedCitizen(t *testing.T, s domain.Store, draft domain.Citizen) domain.Citi
 	return c
 }
 
-// erase mimics what the citizen service does on account deletion.
+// erase is the domain's erasure applied to a copy.
 func erase(c domain.Citizen, when time.Time) domain.Citizen {
-	c.Identity = domain.Identity{Provider: "erased", Subject: c.ID}
-	c.Phone = ""
-	c.Nickname = ""
-	c.District = ""
-	c.LeaderboardOptOut = true
-	c.ErasedAt = &when
-	c.UpdatedAt = when
+	c.Erase(when)
 	return c
 }
 
