@@ -70,7 +70,11 @@ func TestRequestIDsAreEchoedAndLogged(t *testing.T) {
 	if got := r.Header.Get("X-Request-ID"); got == "" || strings.Contains(got, " ") {
 		t.Fatalf("unsafe request id kept: %q", got)
 	}
-	p := h.do(req{method: "GET", path: "/v1/me"}).expect(t, 401).problem(t)
+	r = h.do(req{method: "GET", path: "/v1/me"}).expect(t, 401)
+	if r.Header.Get("Cache-Control") != "no-store" || r.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("personal routes must not be cached: %v", r.Header)
+	}
+	p := r.problem(t)
 	if p.RequestID == "" {
 		t.Fatal("problem without request_id")
 	}

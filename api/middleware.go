@@ -42,6 +42,16 @@ func requestID(c *fiber.Ctx) string {
 	return id
 }
 
+// securityHeaders stops browsers from sniffing content types and keeps personal
+// data (every /v1 response) out of shared caches.
+func securityHeaders(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	if strings.HasPrefix(c.Path(), "/v1/") {
+		c.Set(fiber.HeaderCacheControl, "no-store")
+	}
+	return c.Next()
+}
+
 // recoverPanics turns a panic in a handler into a 500 problem and logs the stack,
 // so one bad request cannot take the process down.
 func (s *server) recoverPanics(c *fiber.Ctx) (err error) {

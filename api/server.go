@@ -62,7 +62,7 @@ func New(d Deps) *fiber.App {
 		ProxyHeader:             proxyHeader(d.TrustedProxies),
 		JSONEncoder:             marshalJSON,
 	})
-	s.app.Use(withRequestID, s.observe, s.recoverPanics)
+	s.app.Use(withRequestID, s.observe, s.recoverPanics, securityHeaders)
 	s.routes()
 	return s.app
 }
