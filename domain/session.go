@@ -45,4 +45,13 @@ type SessionStore interface {
 	SpendRefreshToken(ctx context.Context, hash string, at time.Time) error
 	// AddRefreshToken stores the next token of an existing session.
 	AddRefreshToken(ctx context.Context, t RefreshToken) error
+	// PruneSessions deletes refresh tokens that expired before `before`, and sessions
+	// that were revoked before `before` or whose every token expired before it,
+	// together with whatever tokens those sessions still have. Returns how many
+	// refresh tokens and sessions it deleted. Idempotent; safe to run concurrently
+	// with sign-ins: a session that is not revoked and has a token expiring at or
+	// after `before` is never deleted. Callers pass now minus a retention period, so
+	// a recently expired or spent token still gets its precise answer (expired,
+	// reused, revoked) rather than "unknown".
+	PruneSessions(ctx context.Context, before time.Time) (tokens, sessions int, err error)
 }

@@ -40,6 +40,7 @@ type Store struct {
 	operators     *mongodrv.Collection
 	sessions      *mongodrv.Collection
 	refreshTokens *mongodrv.Collection
+	pruneBatch    int // sessions per PruneSessions round
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -70,6 +71,7 @@ func Open(ctx context.Context, uri, database string, opts ...func(*options.Clien
 		operators:     db.Collection(collOperators),
 		sessions:      db.Collection(collSessions),
 		refreshTokens: db.Collection(collRefreshTokens),
+		pruneBatch:    defaultPruneBatch,
 	}
 	// Connect is lazy; ping so that a wrong URI fails here rather than on the first
 	// request.
@@ -105,6 +107,11 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		// Refresh tokens are keyed by their hash (_id); this serves per-session lookups
 		// such as revoking or cleaning up a family.
 		{s.refreshTokens, "session_id", bson.D{{Key: "session_id", Value: 1}}, false},
+		// PruneSessions: expired tokens, and sessions that were revoked or whose
+		// every token expired (see sessionDoc).
+		{s.refreshTokens, "expires_at", bson.D{{Key: "expires_at", Value: 1}}, false},
+		{s.sessions, "revoked_at", bson.D{{Key: "revoked_at", Value: 1}}, false},
+		{s.sessions, "last_token_expires_at", bson.D{{Key: "last_token_expires_at", Value: 1}}, false},
 	}
 	for _, sp := range specs {
 		opts := options.Index().SetName(sp.name)

@@ -10,5 +10,9 @@ import (
 // TestStoreContract runs the shared store contract suite, each subtest on a fresh
 // database (see harness_test.go for which server).
 func TestStoreContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) domain.Store { return openTestStore(t) })
+	storetest.Run(t, func(t *testing.T) domain.Store {
+		s := openTestStore(t)
+		s.pruneBatch = 3 // so the suite's prune tests span several batches
+		return s
+	})
 }

@@ -10,12 +10,18 @@ import (
 	"github.com/huzhou-lvdaitong/carbon-account/domain"
 )
 
+// sessionDoc.LastTokenExpiresAt is the latest expires_at of the session's refresh
+// tokens, raised with $max whenever a token is added. It lets PruneSessions find
+// sessions whose every token expired with one indexed comparison, since a join
+// with refresh_tokens ($lookup) is off limits. Absent means unknown: such a
+// session is never pruned by expiry.
 type sessionDoc struct {
-	ID        string     `bson:"_id"`
-	SubjectID string     `bson:"subject_id"`
-	Role      string     `bson:"role"`
-	CreatedAt time.Time  `bson:"created_at"`
-	RevokedAt *time.Time `bson:"revoked_at"`
+	ID                 string     `bson:"_id"`
+	SubjectID          string     `bson:"subject_id"`
+	Role               string     `bson:"role"`
+	CreatedAt          time.Time  `bson:"created_at"`
+	RevokedAt          *time.Time `bson:"revoked_at"`
+	LastTokenExpiresAt *time.Time `bson:"last_token_expires_at,omitempty"`
 }
 
 // refreshTokenDoc is keyed by the token hash, so looking a presented token up and
@@ -71,6 +77,8 @@ func (d refreshTokenDoc) toDomain() domain.RefreshToken {
 // CreateSession inserts the session, then its first token. Without a transaction
 // the second insert can fail after the first succeeded; that leaves a session with
 // no token, which nobody can use, and the caller gets the error and signs in again.
+// The session already carries its first token's expiry, so PruneSessions removes
+// it in time, and a prune running between the two inserts leaves it alone.
 func (s *Store) CreateSession(ctx context.Context, sess domain.Session, first domain.RefreshToken) error {
 	if first.SessionID == "" {
 		first.SessionID = sess.ID
@@ -78,7 +86,9 @@ func (s *Store) CreateSession(ctx context.Context, sess domain.Session, first do
 	if first.SessionID != sess.ID {
 		return fmt.Errorf("mongo: create session: first refresh token belongs to session %q, not %q", first.SessionID, sess.ID)
 	}
-	if _, err := s.sessions.InsertOne(ctx, sessionToDoc(sess)); err != nil {
+	doc := sessionToDoc(sess)
+	doc.LastTokenExpiresAt = toDatePtr(&first.ExpiresAt)
+	if _, err := s.sessions.InsertOne(ctx, doc); err != nil {
 		return mapErr("create session", err)
 	}
 	if _, err := s.refreshTokens.InsertOne(ctx, refreshTokenToDoc(first)); err != nil {
@@ -159,15 +169,20 @@ func (s *Store) SpendRefreshToken(ctx context.Context, hash string, at time.Time
 	return domain.ErrNotFound
 }
 
-// AddRefreshToken stores the next token of an existing session. The session check
-// is not atomic with the insert, but sessions are never deleted, so it cannot go
-// stale.
+// AddRefreshToken stores the next token of an existing session. It first raises
+// the session's last_token_expires_at, which also checks that the session exists,
+// and only then inserts the token: once the session carries the new expiry,
+// PruneSessions no longer matches it (unless it was revoked before the cutoff, and
+// a revoked session is never refreshed), so the new token cannot be orphaned by a
+// concurrent prune. If the insert fails, the raised expiry only delays pruning.
 func (s *Store) AddRefreshToken(ctx context.Context, t domain.RefreshToken) error {
-	found, err := exists(ctx, s.sessions, t.SessionID)
+	filter := bson.D{{Key: "_id", Value: t.SessionID}}
+	update := bson.D{{Key: "$max", Value: bson.D{{Key: "last_token_expires_at", Value: toDate(t.ExpiresAt)}}}}
+	res, err := s.sessions.UpdateOne(ctx, filter, update)
 	if err != nil {
-		return err
+		return mapErr("add refresh token: update session", err)
 	}
-	if !found {
+	if res.MatchedCount == 0 {
 		return domain.ErrNotFound
 	}
 	_, err = s.refreshTokens.InsertOne(ctx, refreshTokenToDoc(t))

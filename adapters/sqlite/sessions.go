@@ -72,6 +72,13 @@ func insertToken(ctx context.Context, tx *sql.Tx, t domain.RefreshToken) error {
 	case err != nil:
 		return fmt.Errorf("sqlite: insert refresh token: %w", err)
 	}
+	// Same transaction as the insert, so PruneSessions (which reads this column)
+	// never sees a token the column does not account for.
+	_, err = tx.ExecContext(ctx, `UPDATE sessions SET last_token_expires_at = MAX(COALESCE(last_token_expires_at, ?1), ?1) WHERE id = ?2`,
+		millis(t.ExpiresAt), t.SessionID)
+	if err != nil {
+		return fmt.Errorf("sqlite: insert refresh token: update session: %w", err)
+	}
 	return nil
 }
 

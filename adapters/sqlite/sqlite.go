@@ -31,8 +31,9 @@ import (
 
 // Store implements domain.Store on one SQLite file.
 type Store struct {
-	write *sql.DB // exactly one connection: the only writer
-	read  *sql.DB // query_only connections for reads
+	write      *sql.DB // exactly one connection: the only writer
+	read       *sql.DB // query_only connections for reads
+	pruneBatch int     // rows per PruneSessions transaction
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -87,7 +88,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	read.SetConnMaxLifetime(0)
 	read.SetConnMaxIdleTime(0)
 
-	s := &Store{write: write, read: read}
+	s := &Store{write: write, read: read, pruneBatch: defaultPruneBatch}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, err

@@ -31,6 +31,7 @@ func TestContract(t *testing.T) {
 				t.Errorf("Close: %v", err)
 			}
 		})
+		s.pruneBatch = 3 // so the suite's prune tests span several batches
 		return s
 	})
 }

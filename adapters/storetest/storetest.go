@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) domain.Store) {
 	t.Run("citizens", func(t *testing.T) { runCitizens(t, open) })
 	t.Run("operators", func(t *testing.T) { runOperators(t, open) })
 	t.Run("sessions", func(t *testing.T) { runSessions(t, open) })
+	t.Run("prune sessions", func(t *testing.T) { runPruneSessions(t, open) })
 	t.Run("Ping succeeds on an open store", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)

@@ -24,6 +24,7 @@ type refStore struct {
 	operators map[string]domain.Operator
 	sessions  map[string]domain.Session
 	tokens    map[string]domain.RefreshToken
+	lastExp   map[string]time.Time // session id -> latest token expiry
 }
 
 func newRefStore() *refStore {
@@ -32,6 +33,7 @@ func newRefStore() *refStore {
 		operators: map[string]domain.Operator{},
 		sessions:  map[string]domain.Session{},
 		tokens:    map[string]domain.RefreshToken{},
+		lastExp:   map[string]time.Time{},
 	}
 }
 
@@ -133,6 +135,7 @@ func (s *refStore) CreateSession(_ context.Context, sess domain.Session, first d
 	defer s.mu.Unlock()
 	s.sessions[sess.ID] = sess
 	s.tokens[first.Hash] = first
+	s.lastExp[sess.ID] = first.ExpiresAt
 	return nil
 }
 
@@ -200,6 +203,31 @@ func (s *refStore) SpendRefreshToken(_ context.Context, hash string, at time.Tim
 func (s *refStore) AddRefreshToken(_ context.Context, t domain.RefreshToken) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.sessions[t.SessionID]; !ok {
+		return domain.ErrNotFound
+	}
 	s.tokens[t.Hash] = t
+	if t.ExpiresAt.After(s.lastExp[t.SessionID]) {
+		s.lastExp[t.SessionID] = t.ExpiresAt
+	}
 	return nil
+}
+
+func (s *refStore) PruneSessions(_ context.Context, before time.Time) (tokens, sessions int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, sess := range s.sessions {
+		if (sess.RevokedAt != nil && sess.RevokedAt.Before(before)) || s.lastExp[id].Before(before) {
+			delete(s.sessions, id)
+			delete(s.lastExp, id)
+			sessions++
+		}
+	}
+	for hash, t := range s.tokens {
+		if _, ok := s.sessions[t.SessionID]; !ok || t.ExpiresAt.Before(before) {
+			delete(s.tokens, hash)
+			tokens++
+		}
+	}
+	return tokens, sessions, nil
 }
