@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/huzhou-lvdaitong/carbon-account/api/token"
 	"github.com/huzhou-lvdaitong/carbon-account/config"
@@ -63,6 +65,35 @@ func describe(err error) error {
 		fmt.Fprintf(&b, "\n  %s %s", f.Field, f.Message)
 	}
 	return errors.New(b.String())
+}
+
+// runJob runs one scheduled job once, in the foreground. It takes the job's run
+// lock, so with Redis it refuses (jobs.ErrBusy) while a replica is running it.
+func runJob(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: carbon-account run-job NAME")
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := wire(ctx, cfg, newLogger(cfg, os.Stderr))
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	sched, err := s.scheduler()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sched.Shutdown(context.Background()) }() // never started: returns at once
+	if err := sched.RunOnce(ctx, args[0]); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "ran %s\n", args[0])
+	return err
 }
 
 func keygen(args []string, stdout io.Writer) error {

@@ -167,6 +167,11 @@ func TestEmbeddedModeStartsFromACleanDataDirAndKeepsItsState(t *testing.T) {
 		}
 	}
 
+	var out bytes.Buffer
+	if code := run(t.Context(), []string{"run-job", "prune-sessions"}, nil, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "ran prune-sessions") {
+		t.Fatalf("run-job: exit %d, %q", code, out.String())
+	}
+
 	second := startServer(t)
 	if strings.Contains(second.stderr.String(), "Created operator") {
 		t.Fatal("the admin password was printed again on restart")

@@ -40,6 +40,19 @@ func serve(ctx context.Context, stderr io.Writer) error {
 	}
 
 	app := s.httpApp()
+	sched, err := s.scheduler()
+	if err != nil {
+		return err
+	}
+	sched.Start()
+	// Deferred after s.close, so it runs first: running jobs still use the store.
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := sched.Shutdown(ctx); err != nil {
+			log.Warn("scheduled jobs did not stop in time", "error", err)
+		}
+	}()
 	errc := make(chan error, 1)
 	addr := ":" + strconv.Itoa(cfg.Port)
 	go func() { errc <- app.Listen(addr) }()

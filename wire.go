@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/huzhou-lvdaitong/carbon-account/adapters/firebase"
 	"github.com/huzhou-lvdaitong/carbon-account/adapters/memory"
@@ -19,6 +20,7 @@ import (
 	"github.com/huzhou-lvdaitong/carbon-account/api/token"
 	"github.com/huzhou-lvdaitong/carbon-account/config"
 	"github.com/huzhou-lvdaitong/carbon-account/domain"
+	"github.com/huzhou-lvdaitong/carbon-account/jobs"
 )
 
 // services is the wired application: adapters chosen by configuration, domain
@@ -32,6 +34,7 @@ type services struct {
 	citizens  *domain.CitizenService
 	operators *domain.OperatorService
 	tokens    *token.Authority
+	metrics   *prometheus.Registry // served at /metrics: HTTP, jobs, Go runtime
 }
 
 func newLogger(cfg config.Config, w *os.File) *slog.Logger {
@@ -88,7 +91,7 @@ func loadTokenAuthority(cfg config.Config, log *slog.Logger) (*token.Authority, 
 }
 
 func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*services, error) {
-	s := &services{cfg: cfg, log: log}
+	s := &services{cfg: cfg, log: log, metrics: prometheus.NewRegistry()}
 	var err error
 	if s.store, err = openStore(ctx, cfg); err != nil {
 		return nil, err
@@ -127,11 +130,20 @@ func (s *services) httpApp() *fiber.App {
 			{Name: "shared_state", Check: s.state.Ping},
 		},
 		OpenAPI:        openAPISpec,
+		Metrics:        s.metrics,
 		DevLogin:       s.cfg.DevLoginEnabled(),
 		BodyLimitBytes: s.cfg.BodyLimitBytes,
 		TrustedProxies: s.cfg.TrustedProxies,
 		Version:        version,
 	})
+}
+
+// scheduler returns this process's scheduled work. Every replica runs the same
+// jobs; the shared Locker (Redis in production) gives each run to one of them.
+func (s *services) scheduler() (*jobs.Scheduler, error) {
+	return jobs.New(jobs.Options{Locker: s.state, Logger: s.log, Metrics: s.metrics},
+		jobs.PruneSessions(s.store, domain.Now),
+	)
 }
 
 func (s *services) close() {

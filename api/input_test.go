@@ -60,7 +60,7 @@ func TestBadBodiesAreRefusedWithAProblem(t *testing.T) {
 		}
 		t.Run(route.method+" "+route.path+"/oversized body", func(t *testing.T) {
 			big := `{"` + route.stringField + `":"` + strings.Repeat("x", 70<<10) + `"}`
-			h.do(req{method: route.method, path: route.path, bearer: route.bearer, raw: []byte(big)}).expect(t, 413, "body_too_large")
+			h.doRaw(req{method: route.method, path: route.path, bearer: route.bearer, raw: []byte(big)}).expect(t, 413, "body_too_large")
 		})
 	}
 	// Nothing above created an operator or changed the profile.

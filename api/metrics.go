@@ -17,9 +17,12 @@ type httpMetrics struct {
 	latency  *prometheus.HistogramVec
 }
 
-func newHTTPMetrics() *httpMetrics {
+func newHTTPMetrics(registry *prometheus.Registry) *httpMetrics {
+	if registry == nil {
+		registry = prometheus.NewRegistry()
+	}
 	m := &httpMetrics{
-		registry: prometheus.NewRegistry(),
+		registry: registry,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "http_requests_total", Help: "HTTP requests by method, route template and status code.",
 		}, []string{"method", "route", "status"}),

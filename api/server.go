@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/huzhou-lvdaitong/carbon-account/api/token"
 	"github.com/huzhou-lvdaitong/carbon-account/domain"
@@ -30,6 +31,9 @@ type Deps struct {
 	Logger    *slog.Logger
 	Readiness []ReadinessCheck
 	OpenAPI   []byte // the openapi.yaml served at /openapi.yaml
+	// Metrics is the registry /metrics serves; the HTTP metrics are added to it.
+	// Nil gets a fresh one (tests).
+	Metrics *prometheus.Registry
 
 	DevLogin       bool
 	BodyLimitBytes int
@@ -47,7 +51,7 @@ type server struct {
 
 // New builds the Fiber application with every route and middleware.
 func New(d Deps) *fiber.App {
-	s := &server{Deps: d, log: d.Logger, tokens: d.Tokens, metrics: newHTTPMetrics()}
+	s := &server{Deps: d, log: d.Logger, tokens: d.Tokens, metrics: newHTTPMetrics(d.Metrics)}
 	s.app = fiber.New(fiber.Config{
 		AppName:                 "carbon-account",
 		StrictRouting:           true, // /docs and /docs/ are different routes
