@@ -3,6 +3,7 @@ package domain
 import (
 	"context"
 	"errors"
+	mathrand "math/rand/v2"
 	"time"
 )
 
@@ -57,7 +58,17 @@ func (s *CitizenService) Erase(ctx context.Context, id string) error {
 }
 
 func (s *CitizenService) modify(ctx context.Context, id string, change func(*Citizen) error) (Citizen, error) {
-	for range maxProfileRetries {
+	for attempt := range maxProfileRetries {
+		if attempt > 0 {
+			// Racing writers that retry in lockstep keep colliding; a random pause
+			// that grows with each attempt lets one of them through.
+			pause := time.Duration(attempt) * time.Duration(1+mathrand.IntN(4)) * time.Millisecond
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+				return Citizen{}, ctx.Err()
+			}
+		}
 		c, err := s.Get(ctx, id)
 		if err != nil {
 			return Citizen{}, err
