@@ -2,6 +2,7 @@ package domain
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 	"unicode"
@@ -62,15 +63,18 @@ const maxNicknameRunes = 20
 
 // validateNickname accepts 1 to 20 printable characters without leading or trailing
 // space; nicknames appear on public leaderboards.
-func validateNickname(field, s string) *FieldError {
+func validateNickname(field, s string) *FieldError { return validateText(field, s, maxNicknameRunes) }
+
+// validateText accepts 1 to max printable characters without surrounding spaces.
+func validateText(field, s string, max int) *FieldError {
 	n := utf8.RuneCountInString(s)
 	switch {
 	case !utf8.ValidString(s):
 		return &FieldError{Field: field, Code: "invalid_encoding", Message: "must be valid UTF-8"}
 	case n == 0:
 		return &FieldError{Field: field, Code: "required", Message: "must not be empty"}
-	case n > maxNicknameRunes:
-		return &FieldError{Field: field, Code: "too_long", Message: "must be at most 20 characters"}
+	case n > max:
+		return &FieldError{Field: field, Code: "too_long", Message: fmt.Sprintf("must be at most %d characters", max)}
 	case strings.TrimSpace(s) != s:
 		return &FieldError{Field: field, Code: "surrounding_space", Message: "must not start or end with spaces"}
 	}

@@ -11,6 +11,7 @@ import (
 type CitizenService struct {
 	Citizens CitizenStore
 	Sessions SessionStore
+	Actions  ActionStore
 	Now      func() time.Time
 }
 
@@ -54,7 +55,56 @@ func (s *CitizenService) Erase(ctx context.Context, id string) error {
 	if _, err := s.modify(ctx, id, func(c *Citizen) error { c.Erase(now); return nil }); err != nil {
 		return err
 	}
+	if err := s.Actions.AnonymiseActions(ctx, id); err != nil {
+		return err
+	}
 	return s.Sessions.RevokeSubjectSessions(ctx, id, now)
+}
+
+// Export is everything the service holds about a citizen.
+type Export struct {
+	Citizen Citizen
+	Actions []Action
+	Ledger  []LedgerEntry
+}
+
+const exportPage = 500
+
+// Export gathers the citizen's profile, every action and every ledger entry.
+func (s *CitizenService) Export(ctx context.Context, id string) (Export, error) {
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return Export{}, err
+	}
+	out := Export{Citizen: c}
+	if out.Actions, err = collectPages(func(before string) ([]Action, error) {
+		return s.Actions.ListActions(ctx, id, before, exportPage)
+	}, func(a Action) string { return a.ID }); err != nil {
+		return Export{}, err
+	}
+	if out.Ledger, err = collectPages(func(before string) ([]LedgerEntry, error) {
+		return s.Actions.ListLedgerEntries(ctx, id, before, exportPage)
+	}, func(e LedgerEntry) string { return e.ID }); err != nil {
+		return Export{}, err
+	}
+	return out, nil
+}
+
+// collectPages reads a newest-first listing to its end.
+func collectPages[T any](page func(before string) ([]T, error), idOf func(T) string) ([]T, error) {
+	var all []T
+	before := ""
+	for {
+		items, err := page(before)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if len(items) < exportPage {
+			return all, nil
+		}
+		before = idOf(items[len(items)-1])
+	}
 }
 
 func (s *CitizenService) modify(ctx context.Context, id string, change func(*Citizen) error) (Citizen, error) {

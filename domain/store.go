@@ -7,6 +7,8 @@ type Store interface {
 	CitizenStore
 	OperatorStore
 	SessionStore
+	CatalogStore
+	ActionStore
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error
