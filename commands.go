@@ -15,6 +15,7 @@ import (
 	"github.com/huzhou-lvdaitong/carbon-account/api/token"
 	"github.com/huzhou-lvdaitong/carbon-account/config"
 	"github.com/huzhou-lvdaitong/carbon-account/domain"
+	"github.com/huzhou-lvdaitong/carbon-account/seeds"
 )
 
 // createOperator adds an operator account from the command line, for the first
@@ -93,6 +94,26 @@ func runJob(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	_, err = fmt.Fprintf(stdout, "ran %s\n", args[0])
+	return err
+}
+
+// seedCommand loads the seeds explicitly (serve also does it at start-up).
+func seedCommand(ctx context.Context, stdout io.Writer) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	cfg.SkipSeed = true // seeded below, with the count reported
+	s, err := wire(ctx, cfg, newLogger(cfg, os.Stderr))
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	created, err := seeds.Load(ctx, s.store, domain.Now())
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "seeded %d new activity types (existing ones are never changed)\n", created)
 	return err
 }
 

@@ -19,7 +19,8 @@ Usage:
   carbon-account create-operator -username NAME -role admin|operator|auditor
                                          create an operator; the password is read from
                                          CARBON_NEW_OPERATOR_PASSWORD or standard input
-  carbon-account run-job NAME            run a scheduled job once now (prune-sessions)
+  carbon-account seed                    load the default activity types that are missing
+  carbon-account run-job NAME            run a scheduled job once now (reconcile, prune-sessions)
   carbon-account keygen FILE             write a new Ed25519 token signing key (PEM)
   carbon-account version                 print the version
 
@@ -41,6 +42,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = serve(ctx, stderr)
 	case "create-operator":
 		err = createOperator(ctx, rest, stdin, stdout, stderr)
+	case "seed":
+		err = seedCommand(ctx, stdout)
 	case "run-job":
 		err = runJob(ctx, rest, stdout)
 	case "keygen":

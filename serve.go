@@ -45,6 +45,7 @@ func serve(ctx context.Context, stderr io.Writer) error {
 		return err
 	}
 	sched.Start()
+	go s.refreshCatalog(ctx)
 	// Deferred after s.close, so it runs first: running jobs still use the store.
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)

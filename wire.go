@@ -21,6 +21,7 @@ import (
 	"github.com/huzhou-lvdaitong/carbon-account/config"
 	"github.com/huzhou-lvdaitong/carbon-account/domain"
 	"github.com/huzhou-lvdaitong/carbon-account/jobs"
+	"github.com/huzhou-lvdaitong/carbon-account/seeds"
 )
 
 // services is the wired application: adapters chosen by configuration, domain
@@ -33,6 +34,8 @@ type services struct {
 	auth      *domain.AuthService
 	citizens  *domain.CitizenService
 	operators *domain.OperatorService
+	catalog   *domain.Catalog
+	actions   *domain.ActionService
 	tokens    *token.Authority
 	metrics   *prometheus.Registry // served at /metrics: HTTP, jobs, Go runtime
 }
@@ -117,14 +120,60 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*services, 
 		Citizens: s.store, Operators: s.store, Sessions: s.store, Limiter: s.state, Verifier: verifier,
 		Now: domain.Now, RefreshTTL: cfg.RefreshTokenTTL, LoginAttempts: cfg.LoginAttempts, LoginWindow: cfg.LoginWindow,
 	}
-	s.citizens = &domain.CitizenService{Citizens: s.store, Sessions: s.store, Now: domain.Now}
+	s.citizens = &domain.CitizenService{Citizens: s.store, Sessions: s.store, Actions: s.store, Now: domain.Now}
 	s.operators = &domain.OperatorService{Operators: s.store, Now: domain.Now}
+	s.catalog = &domain.Catalog{Store: s.store, Now: domain.Now, Lead: cfg.CoefficientLead}
+	s.actions = &domain.ActionService{Actions: s.store, Catalog: s.catalog, Limiter: s.state, Now: domain.Now, Rules: domain.ActionRules{
+		MaxAge: cfg.ActionMaxAge, FutureSkew: cfg.ActionFutureSkew, DailyPoints: cfg.DailyPointsCap, PerMinute: cfg.ActionsPerMinute,
+		ReplayWaitStep: domain.DefaultActionRules.ReplayWaitStep, ReplayWaitMax: domain.DefaultActionRules.ReplayWaitMax,
+	}}
+	if !cfg.SkipSeed {
+		if err := s.seed(ctx); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	if err := s.catalog.Reload(ctx); err != nil {
+		s.close()
+		return nil, fmt.Errorf("loading the activity catalog: %w", err)
+	}
 	return s, nil
+}
+
+// seed loads the default activity types that are not in the store yet. It never
+// changes a type that exists: after seeding, operators own the catalog.
+func (s *services) seed(ctx context.Context) error {
+	created, err := seeds.Load(ctx, s.store, domain.Now())
+	if err != nil {
+		return fmt.Errorf("seeding: %w", err)
+	}
+	if created > 0 {
+		s.log.Info("seeded default activity types", "created", created)
+	}
+	return nil
+}
+
+// refreshCatalog reloads the activity catalog every CARBON_CATALOG_REFRESH until
+// ctx ends, so versions added on another replica are known here before they apply.
+func (s *services) refreshCatalog(ctx context.Context) {
+	t := time.NewTicker(s.cfg.CatalogRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.catalog.Reload(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("reloading the activity catalog", "error", err)
+			}
+		}
+	}
 }
 
 func (s *services) httpApp() *fiber.App {
 	return api.New(api.Deps{
 		Auth: s.auth, Citizens: s.citizens, Operators: s.operators, Tokens: s.tokens, Logger: s.log,
+		Actions: s.actions, Catalog: s.catalog, Levels: seeds.Levels(),
 		Readiness: []api.ReadinessCheck{
 			{Name: "store", Check: s.store.Ping},
 			{Name: "shared_state", Check: s.state.Ping},
@@ -143,6 +192,7 @@ func (s *services) httpApp() *fiber.App {
 func (s *services) scheduler() (*jobs.Scheduler, error) {
 	return jobs.New(jobs.Options{Locker: s.state, Logger: s.log, Metrics: s.metrics},
 		jobs.PruneSessions(s.store, domain.Now),
+		jobs.Reconcile(&domain.Reconciler{Actions: s.store, Now: domain.Now, Grace: time.Minute}, s.cfg.ReconcileEvery),
 	)
 }
 

@@ -47,6 +47,7 @@ var (
 	anyOperator  = []domain.Role{domain.RoleAdmin, domain.RoleOperator, domain.RoleAuditor}
 	adminOnly    = []domain.Role{domain.RoleAdmin}
 	adminReaders = []domain.Role{domain.RoleAdmin, domain.RoleAuditor}
+	configurers  = []domain.Role{domain.RoleAdmin, domain.RoleOperator}
 	citizenOnly  = []domain.Role{domain.RoleCitizen}
 	anySignedIn  = []domain.Role{domain.RoleCitizen, domain.RoleAdmin, domain.RoleOperator, domain.RoleAuditor}
 )

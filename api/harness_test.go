@@ -30,6 +30,7 @@ import (
 	"github.com/huzhou-lvdaitong/carbon-account/api"
 	"github.com/huzhou-lvdaitong/carbon-account/api/token"
 	"github.com/huzhou-lvdaitong/carbon-account/domain"
+	"github.com/huzhou-lvdaitong/carbon-account/seeds"
 )
 
 // contract is openapi.yaml, loaded once; every response a test receives through a
@@ -70,14 +71,15 @@ func loadContract(t *testing.T) {
 const adminPassword = "correct-horse-battery"
 
 type harness struct {
-	t      *testing.T
-	app    *fiber.App
-	store  *sqlite.Store
-	state  *memory.SharedState
-	tokens *token.Authority
-	key    token.Key
-	now    func() time.Time
-	logs   *bytes.Buffer
+	t       *testing.T
+	app     *fiber.App
+	store   *sqlite.Store
+	state   *memory.SharedState
+	tokens  *token.Authority
+	catalog *domain.Catalog
+	key     token.Key
+	now     func() time.Time
+	logs    *bytes.Buffer
 
 	listen sync.Once
 	base   string // http://127.0.0.1:port once listening
@@ -110,6 +112,11 @@ func (h *harness) serve() {
 
 type harnessOption func(*api.Deps, *domain.AuthService)
 
+// withActionRules changes the limits actions are recorded under.
+func withActionRules(change func(*domain.ActionRules)) harnessOption {
+	return func(d *api.Deps, _ *domain.AuthService) { change(&d.Actions.Rules) }
+}
+
 // newHarness serves the real API on a fresh SQLite file and in-process shared
 // state, with an "admin" operator whose password is adminPassword.
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
@@ -134,8 +141,18 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	if _, _, err := operators.EnsureBootstrapAdmin(ctx, adminPassword, false); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := seeds.Load(ctx, store, domain.Now()); err != nil {
+		t.Fatal(err)
+	}
+	catalog := &domain.Catalog{Store: store, Now: domain.Now, Lead: 0}
+	if err := catalog.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.catalog = catalog
+	actions := &domain.ActionService{Actions: store, Catalog: catalog, Limiter: state, Now: domain.Now, Rules: domain.DefaultActionRules}
 	deps := api.Deps{
-		Auth: auth, Citizens: &domain.CitizenService{Citizens: store, Sessions: store, Now: domain.Now},
+		Actions: actions, Catalog: catalog, Levels: seeds.Levels(),
+		Auth: auth, Citizens: &domain.CitizenService{Citizens: store, Sessions: store, Actions: store, Now: domain.Now},
 		Operators: operators, Tokens: h.tokens,
 		Logger:    slog.New(slog.NewJSONHandler(&syncWriter{w: h.logs}, nil)),
 		Readiness: []api.ReadinessCheck{{Name: "store", Check: store.Ping}, {Name: "shared_state", Check: state.Ping}},

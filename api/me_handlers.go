@@ -11,7 +11,7 @@ func (s *server) getMe(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(profileOf(citizen))
+	return c.JSON(s.profileOf(citizen))
 }
 
 func (s *server) patchMe(c *fiber.Ctx) error {
@@ -25,7 +25,7 @@ func (s *server) patchMe(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(profileOf(citizen))
+	return c.JSON(s.profileOf(citizen))
 }
 
 // deleteMe erases the citizen's personal data and signs them out everywhere.

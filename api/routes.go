@@ -28,9 +28,21 @@ func (s *server) routes() {
 	a.Patch("/v1/me", s.allow(citizenOnly...), s.patchMe)
 	a.Delete("/v1/me", s.allow(citizenOnly...), s.deleteMe)
 
+	a.Get("/v1/activity-types", s.listActivityTypes)
+	a.Post("/v1/actions", s.allow(citizenOnly...), s.recordAction)
+	a.Get("/v1/actions", s.allow(citizenOnly...), s.listActions)
+	a.Get("/v1/actions/:id", s.allow(citizenOnly...), s.getAction)
+	a.Get("/v1/me/ledger", s.allow(citizenOnly...), s.listLedger)
+	a.Get("/v1/me/export", s.allow(citizenOnly...), s.exportMe)
+
 	a.Post("/v1/admin/auth/login", s.operatorLogin)
 	a.Get("/v1/admin/me", s.allow(anyOperator...), s.getOperatorMe)
 	a.Get("/v1/admin/operators", s.allow(adminReaders...), s.listOperators)
 	a.Post("/v1/admin/operators", s.allow(adminOnly...), s.createOperator)
 	a.Get("/v1/admin/operators/:id", s.allow(adminReaders...), s.getOperator)
+
+	a.Get("/v1/admin/activity-types", s.allow(anyOperator...), s.adminListActivityTypes)
+	a.Post("/v1/admin/activity-types", s.allow(configurers...), s.createActivityType)
+	a.Get("/v1/admin/activity-types/:code/versions", s.allow(anyOperator...), s.listCoefficientVersions)
+	a.Post("/v1/admin/activity-types/:code/versions", s.allow(configurers...), s.addCoefficientVersion)
 }

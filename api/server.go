@@ -27,6 +27,9 @@ type Deps struct {
 	Auth      *domain.AuthService
 	Citizens  *domain.CitizenService
 	Operators *domain.OperatorService
+	Actions   *domain.ActionService
+	Catalog   *domain.Catalog
+	Levels    []domain.Level // carbon grades, lowest first
 	Tokens    *token.Authority
 	Logger    *slog.Logger
 	Readiness []ReadinessCheck

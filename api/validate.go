@@ -45,7 +45,9 @@ func bind(c *fiber.Ctx, dst any) error {
 		if msg == "" {
 			msg = "is invalid"
 		}
-		fields = append(fields, domain.FieldError{Field: fe.Field(), Code: fe.Tag(), Message: msg})
+		// The namespace starts with the Go type's name; drop it to get the JSON path.
+		_, path, _ := strings.Cut(fe.Namespace(), ".")
+		fields = append(fields, domain.FieldError{Field: path, Code: fe.Tag(), Message: msg})
 	}
 	return domain.Invalid(fields...)
 }

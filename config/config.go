@@ -42,6 +42,15 @@ type Config struct {
 	LoginAttempts int           `env:"CARBON_LOGIN_ATTEMPTS" envDefault:"10"`
 	LoginWindow   time.Duration `env:"CARBON_LOGIN_WINDOW" envDefault:"15m"`
 
+	ActionMaxAge     time.Duration `env:"CARBON_ACTION_MAX_AGE" envDefault:"720h"`
+	ActionFutureSkew time.Duration `env:"CARBON_ACTION_FUTURE_SKEW" envDefault:"5m"`
+	DailyPointsCap   int64         `env:"CARBON_DAILY_POINTS_CAP" envDefault:"5000"`
+	ActionsPerMinute int           `env:"CARBON_ACTIONS_PER_MINUTE" envDefault:"120"`
+	CoefficientLead  time.Duration `env:"CARBON_COEFFICIENT_LEAD" envDefault:"2m"`
+	CatalogRefresh   time.Duration `env:"CARBON_CATALOG_REFRESH" envDefault:"30s"`
+	ReconcileEvery   time.Duration `env:"CARBON_RECONCILE_EVERY" envDefault:"1h"`
+	SkipSeed         bool          `env:"CARBON_SKIP_SEED" envDefault:"false"`
+
 	BodyLimitBytes  int           `env:"CARBON_BODY_LIMIT_BYTES" envDefault:"65536"`
 	ShutdownTimeout time.Duration `env:"CARBON_SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	TrustedProxies  []string      `env:"CARBON_TRUSTED_PROXIES" envSeparator:","`
@@ -114,6 +123,27 @@ func (c Config) validate() error {
 	}
 	if c.BodyLimitBytes < 1024 {
 		bad("CARBON_BODY_LIMIT_BYTES", "must be at least 1024")
+	}
+	if c.ActionMaxAge < time.Hour {
+		bad("CARBON_ACTION_MAX_AGE", "must be at least 1h")
+	}
+	if c.ActionFutureSkew < 0 || c.ActionFutureSkew > time.Hour {
+		bad("CARBON_ACTION_FUTURE_SKEW", "must be between 0 and 1h")
+	}
+	if c.DailyPointsCap < 0 {
+		bad("CARBON_DAILY_POINTS_CAP", "must be 0 (no cap) or more")
+	}
+	if c.ActionsPerMinute < 0 {
+		bad("CARBON_ACTIONS_PER_MINUTE", "must be 0 (no limit) or more")
+	}
+	if c.CatalogRefresh < time.Second {
+		bad("CARBON_CATALOG_REFRESH", "must be at least 1s")
+	}
+	if c.CoefficientLead < 2*c.CatalogRefresh {
+		bad("CARBON_COEFFICIENT_LEAD", "must be at least twice CARBON_CATALOG_REFRESH, so every replica knows a coefficient version before it takes effect")
+	}
+	if c.ReconcileEvery < time.Minute {
+		bad("CARBON_RECONCILE_EVERY", "must be at least 1m")
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("CARBON_SHUTDOWN_TIMEOUT", "must be positive")

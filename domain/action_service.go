@@ -103,7 +103,9 @@ func (s *ActionService) Record(ctx context.Context, in RecordActionInput) (Recor
 // validate turns the input into an action draft, or names every invalid field.
 func (s *ActionService) validate(in RecordActionInput, now time.Time) (Action, CoefficientVersion, error) {
 	var fields []FieldError
-	bad := func(field, code, msg string) { fields = append(fields, FieldError{Field: field, Code: code, Message: msg}) }
+	bad := func(field, code, msg string) {
+		fields = append(fields, FieldError{Field: field, Code: code, Message: msg})
+	}
 
 	switch {
 	case in.OccurredAt.IsZero():

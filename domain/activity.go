@@ -114,7 +114,9 @@ const (
 // Validate checks coefficients for internal consistency.
 func (c Coefficients) Validate() error {
 	var fields []FieldError
-	bad := func(field, code, msg string) { fields = append(fields, FieldError{Field: field, Code: code, Message: msg}) }
+	bad := func(field, code, msg string) {
+		fields = append(fields, FieldError{Field: field, Code: code, Message: msg})
+	}
 	if c.CO2eMgPerUnit < 0 || c.CO2eMgPerUnit > maxCO2eMgPerUnit {
 		bad("co2e_mg_per_unit", "out_of_range", "must be between 0 and 1000000000")
 	}

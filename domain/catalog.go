@@ -104,6 +104,33 @@ func (c *Catalog) All(t time.Time) []TypeInForce {
 	return out
 }
 
+// Overview lists every type with its latest version and, if any, the one in force
+// at t, for operators (a new type may have no version in force yet).
+func (c *Catalog) Overview(t time.Time) []TypeOverview {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]TypeOverview, 0, len(c.codes))
+	for _, code := range c.codes {
+		vs := c.versions[code]
+		if len(vs) == 0 {
+			continue
+		}
+		o := TypeOverview{Type: c.types[code], Latest: vs[len(vs)-1]}
+		if v, ok := versionAt(vs, t); ok {
+			o.Current = &v
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// TypeOverview is a type with its latest version and the one in force.
+type TypeOverview struct {
+	Type    ActivityType
+	Current *CoefficientVersion
+	Latest  CoefficientVersion
+}
+
 // History returns every version of a type, oldest first.
 func (c *Catalog) History(code string) (ActivityType, []CoefficientVersion, error) {
 	c.mu.RLock()

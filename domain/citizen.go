@@ -49,9 +49,6 @@ type Citizen struct {
 // Erased reports whether the citizen deleted their account.
 func (c Citizen) Erased() bool { return c.ErasedAt != nil }
 
-// Level is the citizen's carbon grade under the default thresholds.
-func (c Citizen) Level() Level { return LevelFor(DefaultLevels, c.CO2eGramsTotal) }
-
 // ProfileUpdate holds the fields a citizen may change; nil means unchanged.
 type ProfileUpdate struct {
 	Nickname          *string
