@@ -16,9 +16,12 @@ func (s *server) recordAction(c *fiber.Ctx) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	occurredAt, err := time.Parse(time.RFC3339Nano, req.OccurredAt)
+	occurredAt, err := parseTime("occurred_at", req.OccurredAt)
 	if err != nil {
-		return domain.Invalid(domain.FieldError{Field: "occurred_at", Code: "invalid_time", Message: "must be an RFC 3339 time such as 2026-11-27T08:30:00+08:00"})
+		return err
+	}
+	if len(req.Quantity) > 0 && (req.Quantity[0] == '"' || req.Quantity[0] == '{' || req.Quantity[0] == '[') {
+		return domain.Invalid(domain.FieldError{Field: "quantity", Code: "wrong_type", Message: "must be a JSON number"})
 	}
 	in := domain.RecordActionInput{
 		CitizenID: principal(c).SubjectID, IdempotencyKey: strings.Clone(c.Get(headerIdempotencyKey)),

@@ -7,16 +7,49 @@ import (
 	"github.com/huzhou-lvdaitong/carbon-account/domain"
 )
 
+// quantityLiteral keeps a JSON number exactly as sent, so it is parsed without
+// floating point; anything else (a string, an object) is refused with a field error
+// by the handler rather than as malformed JSON.
+type quantityLiteral []byte
+
+func (q quantityLiteral) MarshalJSON() ([]byte, error) { return q, nil }
+
+func (q *quantityLiteral) UnmarshalJSON(b []byte) error {
+	*q = append((*q)[:0], b...)
+	return nil
+}
+
+// parse reads the literal as a quantity with at most `decimals` decimals.
+func (q quantityLiteral) parse(field string, decimals int) (domain.Quantity, *domain.FieldError) {
+	if len(q) == 0 || q[0] == '"' || q[0] == '{' || q[0] == '[' || string(q) == "null" || string(q) == "true" || string(q) == "false" {
+		return 0, &domain.FieldError{Field: field, Code: "wrong_type", Message: "must be a JSON number"}
+	}
+	v, err := domain.ParseQuantity(string(q), decimals)
+	if err != nil {
+		return 0, &domain.FieldError{Field: field, Code: "invalid_quantity", Message: "must be a positive decimal number: " + err.Error()}
+	}
+	return v, nil
+}
+
+// parseTime reads an RFC 3339 time field, naming the field when it is not one.
+func parseTime(field, s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, domain.Invalid(domain.FieldError{Field: field, Code: "invalid_time", Message: "must be an RFC 3339 time such as 2026-11-27T08:30:00+08:00"})
+	}
+	return t, nil
+}
+
 type evidenceBody struct {
 	Source    string `json:"source"`
 	Reference string `json:"reference"`
 }
 
 type recordActionRequest struct {
-	Type       string        `json:"type" validate:"required,max=64"`
-	Quantity   json.Number   `json:"quantity" validate:"required,max=32"`
-	OccurredAt string        `json:"occurred_at" validate:"required,max=64"`
-	Evidence   *evidenceBody `json:"evidence"`
+	Type       string          `json:"type" validate:"required,max=64"`
+	Quantity   quantityLiteral `json:"quantity" validate:"required,max=32"`
+	OccurredAt string          `json:"occurred_at" validate:"required,max=64"`
+	Evidence   *evidenceBody   `json:"evidence"`
 }
 
 type capBody struct {
@@ -96,8 +129,8 @@ type coefficientsBody struct {
 	PointsPerKg      *int64           `json:"points_per_kg" validate:"required"`
 	PointsPerUnit    int64            `json:"points_per_unit"`
 	QuantityDecimals int              `json:"quantity_decimals"`
-	MaxQuantity      json.Number      `json:"max_quantity" validate:"required"`
-	DailyMaxQuantity json.Number      `json:"daily_max_quantity"`
+	MaxQuantity      quantityLiteral  `json:"max_quantity" validate:"required"`
+	DailyMaxQuantity quantityLiteral  `json:"daily_max_quantity"`
 	DailyMaxPoints   int64            `json:"daily_max_points"`
 	Evidence         evidenceRuleBody `json:"evidence"`
 	Methodology      string           `json:"methodology" validate:"required"`
@@ -112,8 +145,8 @@ func coefficientsOf(c domain.Coefficients) coefficientsBody {
 	}
 	return coefficientsBody{
 		Enabled: &enabled, CO2eMgPerUnit: &mg, PointsPerKg: &ppk, PointsPerUnit: c.PointsPerUnit,
-		QuantityDecimals: c.QuantityDecimals, MaxQuantity: quantityJSON(c.MaxQuantity),
-		DailyMaxQuantity: quantityJSON(c.DailyMaxQuantity), DailyMaxPoints: c.DailyMaxPoints,
+		QuantityDecimals: c.QuantityDecimals, MaxQuantity: quantityLiteral(c.MaxQuantity.String()),
+		DailyMaxQuantity: quantityLiteral(c.DailyMaxQuantity.String()), DailyMaxPoints: c.DailyMaxPoints,
 		Evidence:    evidenceRuleBody{Required: c.Evidence.Required, Sources: sources, Review: c.Evidence.Review},
 		Methodology: c.Methodology, Confidence: c.Confidence,
 	}
@@ -122,13 +155,13 @@ func coefficientsOf(c domain.Coefficients) coefficientsBody {
 // toDomain reads quantities exactly (3 decimals at most) and names bad fields.
 func (b coefficientsBody) toDomain() (domain.Coefficients, error) {
 	var fields []domain.FieldError
-	quantity := func(field string, n json.Number, optional bool) domain.Quantity {
-		if n == "" && optional {
+	quantity := func(field string, n quantityLiteral, optional bool) domain.Quantity {
+		if (len(n) == 0 || string(n) == "0") && optional {
 			return 0
 		}
-		q, err := domain.ParseQuantity(string(n), 3)
-		if err != nil {
-			fields = append(fields, domain.FieldError{Field: field, Code: "invalid_quantity", Message: "must be a plain decimal number with at most 3 decimals"})
+		q, fe := n.parse(field, 3)
+		if fe != nil {
+			fields = append(fields, *fe)
 		}
 		return q
 	}
@@ -195,12 +228,12 @@ type createActivityTypeRequest struct {
 	Name          string           `json:"name" validate:"required"`
 	NameEn        string           `json:"name_en" validate:"required"`
 	Coefficients  coefficientsBody `json:"coefficients"`
-	EffectiveFrom time.Time        `json:"effective_from" validate:"required"`
+	EffectiveFrom string           `json:"effective_from" validate:"required,max=64"`
 	Note          string           `json:"note" validate:"max=500"`
 }
 
 type newVersionRequest struct {
 	Coefficients  coefficientsBody `json:"coefficients"`
-	EffectiveFrom time.Time        `json:"effective_from" validate:"required"`
+	EffectiveFrom string           `json:"effective_from" validate:"required,max=64"`
 	Note          string           `json:"note" validate:"required,max=500"`
 }

@@ -57,8 +57,12 @@ func (s *server) createActivityType(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	from, err := parseTime("effective_from", req.EffectiveFrom)
+	if err != nil {
+		return err
+	}
 	t := domain.ActivityType{Code: req.Code, Category: req.Category, Unit: req.Unit, Name: req.Name, NameEn: req.NameEn}
-	v, err := s.Catalog.CreateType(c.UserContext(), t, co, req.EffectiveFrom, req.Note, principal(c).SubjectID)
+	v, err := s.Catalog.CreateType(c.UserContext(), t, co, from, req.Note, principal(c).SubjectID)
 	if err != nil {
 		return err
 	}
@@ -75,10 +79,16 @@ func (s *server) addCoefficientVersion(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.Catalog.AddVersion(c.UserContext(), strings.Clone(c.Params("code")), co, req.EffectiveFrom, req.Note, principal(c).SubjectID)
+	from, err := parseTime("effective_from", req.EffectiveFrom)
 	if err != nil {
 		return err
 	}
+	code := strings.Clone(c.Params("code"))
+	v, err := s.Catalog.AddVersion(c.UserContext(), code, co, from, req.Note, principal(c).SubjectID)
+	if err != nil {
+		return err
+	}
+	c.Location("/v1/admin/activity-types/" + code + "/versions")
 	return c.Status(fiber.StatusCreated).JSON(versionOf(v))
 }
 

@@ -15,8 +15,9 @@ const (
 )
 
 // pageParams reads ?limit= and ?cursor=. Cursors are opaque to clients: the
-// base64url of the last id of the previous page.
-func pageParams(c *fiber.Ctx) (afterID string, limit int, err error) {
+// base64url of the last id of the previous page; the listing continues after it
+// in its own order (ascending ids for operators, newest first for actions).
+func pageParams(c *fiber.Ctx) (cursorID string, limit int, err error) {
 	limit = defaultPageSize
 	if raw := c.Query("limit"); raw != "" {
 		n, convErr := strconv.Atoi(raw)
@@ -30,9 +31,9 @@ func pageParams(c *fiber.Ctx) (afterID string, limit int, err error) {
 		if decErr != nil || len(id) == 0 || len(id) > 64 {
 			return "", 0, domain.Invalid(domain.FieldError{Field: "cursor", Code: "invalid_cursor", Message: "is not a cursor this API returned"})
 		}
-		afterID = string(id)
+		cursorID = string(id)
 	}
-	return afterID, limit, nil
+	return cursorID, limit, nil
 }
 
 // pageOf fetches one more than limit to learn whether another page exists.

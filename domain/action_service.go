@@ -55,8 +55,10 @@ type RecordedAction struct {
 }
 
 var (
-	idempotencyKeyPattern = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`)
-	errKeyRequired        = Errorf(KindInvalid, "idempotency_key_required", "send an Idempotency-Key header (1-128 visible ASCII characters) so a retry cannot record the action twice")
+	// Idempotency keys are 1-128 printable ASCII characters, not starting or ending
+	// with a space (UUIDs, ULIDs and "device-42 ride 7" all qualify).
+	idempotencyKeyPattern = regexp.MustCompile(`^[\x21-\x7e]([\x20-\x7e]{0,126}[\x21-\x7e])?$`)
+	errKeyRequired        = Errorf(KindInvalid, "idempotency_key_required", "send an Idempotency-Key header (1-128 printable ASCII characters) so a retry cannot record the action twice")
 	errKeyReused          = Errorf(KindUnprocessable, "idempotency_key_reused", "this Idempotency-Key was already used for a different request")
 	errRecordingStuck     = Errorf(KindConflict, "request_in_progress", "a request with this Idempotency-Key is still being processed; retry shortly")
 	errActionNotFound     = Errorf(KindNotFound, "action_not_found", "no action with this id")
@@ -64,10 +66,18 @@ var (
 )
 
 // Record validates an action against the coefficient version in force when it
-// happened and records it with its credit. Any rejection writes nothing.
+// happened and records it with its credit. Any rejection writes nothing. A retry
+// with the same idempotency key and body gets the first outcome, even when the
+// action would no longer be accepted now (too old, limits since reached).
 func (s *ActionService) Record(ctx context.Context, in RecordActionInput) (RecordedAction, error) {
 	if !idempotencyKeyPattern.MatchString(in.IdempotencyKey) {
 		return RecordedAction{}, errKeyRequired
+	}
+	hash := requestHash(in)
+	if existing, err := s.Actions.FindActionByIdempotencyKey(ctx, in.CitizenID, in.IdempotencyKey); err == nil {
+		return s.replay(ctx, in, hash, existing)
+	} else if !errors.Is(err, ErrNotFound) {
+		return RecordedAction{}, err
 	}
 	now := s.Now()
 	if s.Rules.PerMinute > 0 {
@@ -85,13 +95,14 @@ func (s *ActionService) Record(ctx context.Context, in RecordActionInput) (Recor
 	if err != nil {
 		return RecordedAction{}, err
 	}
+	a.RequestHash = hash
 	recorded, err := s.Actions.RecordAction(ctx, a, NewID(now), func(used DayUsage) (Credit, error) {
 		return decideCredit(version.Coefficients, a.Quantity, used, s.Rules.DailyPoints)
 	})
 	var dup *DuplicateRequestError
 	switch {
 	case errors.As(err, &dup):
-		return s.replay(ctx, a, dup.Existing)
+		return s.replay(ctx, in, hash, dup.Existing)
 	case errors.Is(err, ErrNotFound):
 		return RecordedAction{}, errAccountErased
 	case err != nil:
@@ -158,7 +169,6 @@ func (s *ActionService) validate(in RecordActionInput, now time.Time) (Action, C
 	}
 	a.Day = DayOf(a.OccurredAt)
 	a.EvidenceKey = evidenceKey(ev, a.ID)
-	a.RequestHash = requestHash(a)
 	return a, version, nil
 }
 
@@ -172,18 +182,23 @@ func evidenceKey(ev Evidence, actionID string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// requestHash fingerprints what the citizen asked for, so a retry with the same
-// idempotency key can be told apart from a different request reusing it.
-func requestHash(a Action) string {
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d\x00%s\x00%s",
-		a.TypeCode, a.Quantity, a.OccurredAt.UnixMilli(), a.Evidence.Source, a.Evidence.Reference))
+// requestHash fingerprints what the citizen asked for, before any validation, so a
+// retry with the same idempotency key can be told apart from a different request
+// reusing it.
+func requestHash(in RecordActionInput) string {
+	var ev Evidence
+	if in.Evidence != nil {
+		ev = Evidence{Source: strings.TrimSpace(in.Evidence.Source), Reference: strings.TrimSpace(in.Evidence.Reference)}
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d\x00%s\x00%s",
+		in.TypeCode, strings.TrimSpace(in.Quantity), in.OccurredAt.UnixMilli(), ev.Source, ev.Reference))
 	return hex.EncodeToString(sum[:])
 }
 
 // replay answers a repeated request with the first one's outcome, waiting while
 // the first is still being recorded.
-func (s *ActionService) replay(ctx context.Context, draft, existing Action) (RecordedAction, error) {
-	if existing.RequestHash != draft.RequestHash {
+func (s *ActionService) replay(ctx context.Context, in RecordActionInput, hash string, existing Action) (RecordedAction, error) {
+	if existing.RequestHash != hash {
 		return RecordedAction{}, errKeyReused
 	}
 	deadline := time.Now().Add(s.Rules.ReplayWaitMax)
@@ -197,7 +212,7 @@ func (s *ActionService) replay(ctx context.Context, draft, existing Action) (Rec
 		case <-time.After(s.Rules.ReplayWaitStep):
 		}
 		var err error
-		existing, err = s.Actions.FindActionByIdempotencyKey(ctx, draft.CitizenID, draft.IdempotencyKey)
+		existing, err = s.Actions.FindActionByIdempotencyKey(ctx, in.CitizenID, in.IdempotencyKey)
 		if errors.Is(err, ErrNotFound) {
 			return RecordedAction{}, errRecordingStuck // the first attempt was undone; the client may retry
 		} else if err != nil {

@@ -77,7 +77,8 @@ func versionAt(versions []CoefficientVersion, t time.Time) (CoefficientVersion, 
 	return CoefficientVersion{}, false
 }
 
-// TypeInForce is a type with the version in force now and the next one scheduled.
+// TypeInForce is a type with the version in force now and, if any are scheduled,
+// the latest scheduled one.
 type TypeInForce struct {
 	Type     ActivityType
 	Current  CoefficientVersion
@@ -162,7 +163,8 @@ func (c *Catalog) checkEffectiveFrom(from time.Time, previous *CoefficientVersio
 
 // CreateType adds an activity type with its first coefficient version.
 func (c *Catalog) CreateType(ctx context.Context, t ActivityType, co Coefficients, effectiveFrom time.Time, note, actor string) (CoefficientVersion, error) {
-	if err := errors.Join(t.Validate(), co.Validate()); err != nil {
+	effectiveFrom = effectiveFrom.UTC().Truncate(time.Millisecond) // what the stores keep
+	if err := errors.Join(t.Validate(), prefixFields(co.Validate(), "coefficients.")); err != nil {
 		return CoefficientVersion{}, mergeInvalid(err)
 	}
 	if err := c.checkEffectiveFrom(effectiveFrom, nil); err != nil {
@@ -182,14 +184,15 @@ func (c *Catalog) CreateType(ctx context.Context, t ActivityType, co Coefficient
 // AddVersion schedules a new coefficient version of a type. Versions are never
 // edited: a change is always a new version.
 func (c *Catalog) AddVersion(ctx context.Context, code string, co Coefficients, effectiveFrom time.Time, note, actor string) (CoefficientVersion, error) {
-	if err := co.Validate(); err != nil {
-		return CoefficientVersion{}, err
-	}
-	if err := c.Reload(ctx); err != nil { // the latest version, even if another replica added it
+	effectiveFrom = effectiveFrom.UTC().Truncate(time.Millisecond) // what the stores keep
+	if err := c.Reload(ctx); err != nil {                          // the latest version, even if another replica added it
 		return CoefficientVersion{}, err
 	}
 	_, history, err := c.History(code)
 	if err != nil {
+		return CoefficientVersion{}, err
+	}
+	if err := prefixFields(co.Validate(), "coefficients."); err != nil {
 		return CoefficientVersion{}, err
 	}
 	latest := history[len(history)-1]
@@ -204,6 +207,22 @@ func (c *Catalog) AddVersion(ctx context.Context, code string, co Coefficients, 
 		return CoefficientVersion{}, err
 	}
 	return v, c.Reload(ctx)
+}
+
+// prefixFields puts prefix before the field names of a validation error, so that
+// nested fields read as paths ("coefficients.confidence").
+func prefixFields(err error, prefix string) error {
+	var de *Error
+	if !errors.As(err, &de) || de.Kind != KindInvalid {
+		return err
+	}
+	out := *de
+	out.Fields = make([]FieldError, len(de.Fields))
+	for i, f := range de.Fields {
+		f.Field = prefix + f.Field
+		out.Fields[i] = f
+	}
+	return &out
 }
 
 // mergeInvalid joins several validation errors into one with all their fields.
