@@ -16,6 +16,19 @@
 //     adapters agree: SaveCitizenProfile returns the citizen as stored after the
 //     save (stored totals, new version), not the caller's struct echoed back; and
 //     RevokeSubjectSessions for a subject without sessions is not an error.
+//   - For actions and the ledger the suite also pins down: a ledger entry's
+//     CreatedAt is the action's RecordedAt; a reused idempotency key wins over used
+//     evidence (a retry carries both, and must be replayed, not refused); a refused
+//     recording (decide's error, used evidence, duplicate key, unknown or erased
+//     citizen) leaves its idempotency key and evidence key free; an action pending
+//     review is listed and holds its evidence; AnonymiseActions clears Source and
+//     Reference; CheckBalances covers every citizen, those without entries and
+//     erased ones included; DuplicateRequestError.Existing is the stored action in
+//     full when the first request has finished (while it is still recording, at
+//     least its ID, IdempotencyKey and RequestHash). decide may be called more
+//     than once per RecordAction (the suite's decide funcs are pure).
+//   - The service and property tests run domain.ActionService on the store with a
+//     fake clock in 2025 and activity types written straight into the store.
 //   - Race tests release goroutines together and repeat where one round could
 //     happen to run serially; they need no special adapter setup, but an adapter
 //     whose test backend is not atomic (FerretDB) must serialise, e.g. one connection.
@@ -37,6 +50,11 @@ func Run(t *testing.T, open func(t *testing.T) domain.Store) {
 	t.Run("operators", func(t *testing.T) { runOperators(t, open) })
 	t.Run("sessions", func(t *testing.T) { runSessions(t, open) })
 	t.Run("prune sessions", func(t *testing.T) { runPruneSessions(t, open) })
+	t.Run("catalog", func(t *testing.T) { runCatalog(t, open) })
+	t.Run("actions", func(t *testing.T) { runActions(t, open) })
+	t.Run("action races", func(t *testing.T) { runActionRaces(t, open) })
+	t.Run("action service", func(t *testing.T) { runActionService(t, open) })
+	t.Run("action property", func(t *testing.T) { runActionProperty(t, open) })
 	t.Run("Ping succeeds on an open store", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)

@@ -3,7 +3,10 @@ package storetest
 import (
 	"cmp"
 	"context"
+	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,17 +28,45 @@ type refStore struct {
 	sessions  map[string]domain.Session
 	tokens    map[string]domain.RefreshToken
 	lastExp   map[string]time.Time // session id -> latest token expiry
+
+	types      map[string]domain.ActivityType
+	versions   map[string][]domain.CoefficientVersion // by type code, ascending
+	actions    map[string]domain.Action               // by id
+	byKey      map[[2]string]string                   // (citizen id, idempotency key) -> action id
+	byEvidence map[string]string                      // evidence key -> action id
+	ledger     map[string]domain.LedgerEntry          // by id
+	typeUsage  map[[3]string]typeUsage                // (citizen id, day, type code)
+	dayPoints  map[[2]string]int64                    // (citizen id, day) -> points over all types
+
+	fault string // comma-separated deliberate bugs, see faults_test.go; "" in normal runs
+}
+
+type typeUsage struct {
+	quantity domain.Quantity
+	points   int64
 }
 
 func newRefStore() *refStore {
 	return &refStore{
-		citizens:  map[string]domain.Citizen{},
-		operators: map[string]domain.Operator{},
-		sessions:  map[string]domain.Session{},
-		tokens:    map[string]domain.RefreshToken{},
-		lastExp:   map[string]time.Time{},
+		citizens:   map[string]domain.Citizen{},
+		operators:  map[string]domain.Operator{},
+		sessions:   map[string]domain.Session{},
+		tokens:     map[string]domain.RefreshToken{},
+		lastExp:    map[string]time.Time{},
+		types:      map[string]domain.ActivityType{},
+		versions:   map[string][]domain.CoefficientVersion{},
+		actions:    map[string]domain.Action{},
+		byKey:      map[[2]string]string{},
+		byEvidence: map[string]string{},
+		ledger:     map[string]domain.LedgerEntry{},
+		typeUsage:  map[[3]string]typeUsage{},
+		dayPoints:  map[[2]string]int64{},
+		fault:      os.Getenv(faultEnv),
 	}
 }
+
+// broken reports whether the store was started with fault f on purpose.
+func (s *refStore) broken(f string) bool { return slices.Contains(strings.Split(s.fault, ","), f) }
 
 func (s *refStore) Ping(context.Context) error { return nil }
 func (s *refStore) Close() error               { return nil }
@@ -230,4 +261,249 @@ func (s *refStore) PruneSessions(_ context.Context, before time.Time) (tokens, s
 		}
 	}
 	return tokens, sessions, nil
+}
+
+func cloneVersion(v domain.CoefficientVersion) domain.CoefficientVersion {
+	v.Evidence.Sources = slices.Clone(v.Evidence.Sources)
+	return v
+}
+
+func (s *refStore) CreateActivityType(_ context.Context, t domain.ActivityType, first domain.CoefficientVersion) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.types[t.Code]; ok {
+		return domain.ErrConflict
+	}
+	s.types[t.Code] = t
+	s.versions[t.Code] = []domain.CoefficientVersion{cloneVersion(first)}
+	return nil
+}
+
+func (s *refStore) AddCoefficientVersion(_ context.Context, v domain.CoefficientVersion) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vs, ok := s.versions[v.TypeCode]
+	if !ok {
+		return domain.ErrNotFound
+	}
+	if v.Version != vs[len(vs)-1].Version+1 && !s.broken("any-version") {
+		return domain.ErrConflict
+	}
+	s.versions[v.TypeCode] = append(vs, cloneVersion(v))
+	return nil
+}
+
+func (s *refStore) ListActivityTypes(context.Context) ([]domain.ActivityType, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []domain.ActivityType
+	for _, t := range s.types {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b domain.ActivityType) int { return cmp.Compare(a.Code, b.Code) })
+	return out, nil
+}
+
+func (s *refStore) ListCoefficientVersions(context.Context) ([]domain.CoefficientVersion, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []domain.CoefficientVersion
+	for _, vs := range s.versions {
+		for _, v := range vs {
+			out = append(out, cloneVersion(v))
+		}
+	}
+	slices.SortFunc(out, func(a, b domain.CoefficientVersion) int {
+		if s.broken("versions-by-text") {
+			return cmp.Or(cmp.Compare(a.TypeCode, b.TypeCode), cmp.Compare(fmt.Sprint(a.Version), fmt.Sprint(b.Version)))
+		}
+		return cmp.Or(cmp.Compare(a.TypeCode, b.TypeCode), cmp.Compare(a.Version, b.Version))
+	})
+	return out, nil
+}
+
+func cloneAction(a domain.Action) domain.Action {
+	if a.Cap != nil {
+		c := *a.Cap
+		a.Cap = &c
+	}
+	return a
+}
+
+func (s *refStore) RecordAction(_ context.Context, a domain.Action, newEntryID string, decide func(domain.DayUsage) (domain.Credit, error)) (domain.Action, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.citizens[a.CitizenID]
+	if !ok || (c.Erased() && !s.broken("erased-records")) {
+		return domain.Action{}, domain.ErrNotFound
+	}
+	if id, ok := s.byKey[[2]string{a.CitizenID, a.IdempotencyKey}]; ok && !s.broken("no-idempotency") {
+		return domain.Action{}, &domain.DuplicateRequestError{Existing: cloneAction(s.actions[id])}
+	}
+	if _, ok := s.byEvidence[a.EvidenceKey]; ok && !s.broken("no-evidence-check") {
+		return domain.Action{}, domain.ErrEvidenceUsed
+	}
+	day, typ := a.Day, a.TypeCode
+	if s.broken("usage-ignores-day") {
+		day = ""
+	}
+	if s.broken("usage-total-per-type") {
+		day = a.Day + "/" + a.TypeCode
+	}
+	tu := s.typeUsage[[3]string{a.CitizenID, day, typ}]
+	used := domain.DayUsage{TypeQuantity: tu.quantity, TypePoints: tu.points, TotalPoints: s.dayPoints[[2]string{a.CitizenID, day}]}
+	if s.broken("no-usage") {
+		used = domain.DayUsage{}
+	}
+	if s.broken("decide-unlocked") {
+		// Reads usage, lets others run, decides on what it read: the lost update
+		// a store without an atomic read-decide-write step would make.
+		s.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		s.mu.Lock()
+		c = s.citizens[a.CitizenID]
+	}
+	credit, err := decide(used)
+	if err != nil {
+		if s.broken("refusal-takes-evidence") {
+			s.byEvidence[a.EvidenceKey] = ""
+		}
+		return domain.Action{}, err
+	}
+
+	a.Status, a.CreditedQuantity, a.CO2eGrams, a.Points = credit.Status, credit.CreditedQuantity, credit.CO2eGrams, credit.Points
+	a.Cap = nil
+	if credit.Cap != nil {
+		capCopy := *credit.Cap
+		a.Cap = &capCopy
+	}
+	c.Balance += credit.Points
+	c.CO2eGramsTotal += credit.CO2eGrams
+	if !s.broken("earned-not-kept") {
+		c.PointsEarnedTotal += credit.Points
+	}
+	a.BalanceAfter = c.Balance
+	a.LedgerEntryID = ""
+	if credit.Points != 0 || credit.CO2eGrams != 0 || s.broken("ledger-always") {
+		a.LedgerEntryID = newEntryID
+		s.ledger[newEntryID] = domain.LedgerEntry{
+			ID: newEntryID, CitizenID: a.CitizenID, Kind: domain.LedgerEarn,
+			Points: credit.Points, CO2eGrams: credit.CO2eGrams, BalanceAfter: c.Balance,
+			CauseType: "action", CauseID: a.ID, CreatedAt: a.RecordedAt,
+		}
+	}
+	s.citizens[a.CitizenID] = c
+	s.actions[a.ID] = cloneAction(a)
+	s.byKey[[2]string{a.CitizenID, a.IdempotencyKey}] = a.ID
+	s.byEvidence[a.EvidenceKey] = a.ID
+	tu.quantity += credit.CreditedQuantity
+	tu.points += credit.Points
+	s.typeUsage[[3]string{a.CitizenID, day, typ}] = tu
+	s.dayPoints[[2]string{a.CitizenID, day}] += credit.Points
+	return a, nil
+}
+
+func (s *refStore) GetAction(_ context.Context, id string) (domain.Action, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.actions[id]
+	if !ok {
+		return domain.Action{}, domain.ErrNotFound
+	}
+	return cloneAction(a), nil
+}
+
+func (s *refStore) FindActionByIdempotencyKey(_ context.Context, citizenID, key string) (domain.Action, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.byKey[[2]string{citizenID, key}]
+	if !ok || s.broken("find-by-key-blind") {
+		return domain.Action{}, domain.ErrNotFound
+	}
+	return cloneAction(s.actions[id]), nil
+}
+
+// newestFirstPage keeps the items with id below beforeID ("" = all), newest first, up to limit.
+func newestFirstPage[T any](items []T, id func(T) string, beforeID string, limit int) []T {
+	var out []T
+	for _, it := range items {
+		if beforeID == "" || id(it) < beforeID {
+			out = append(out, it)
+		}
+	}
+	slices.SortFunc(out, func(a, b T) int { return cmp.Compare(id(b), id(a)) })
+	return out[:min(limit, len(out))]
+}
+
+func (s *refStore) ListActions(_ context.Context, citizenID, beforeID string, limit int) ([]domain.Action, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var mine []domain.Action
+	for _, a := range s.actions {
+		if a.CitizenID == citizenID && a.Status != domain.ActionRecording {
+			mine = append(mine, cloneAction(a))
+		}
+	}
+	if s.broken("list-oldest-first") {
+		slices.SortFunc(mine, func(a, b domain.Action) int { return cmp.Compare(a.ID, b.ID) })
+		return mine[:min(limit, len(mine))], nil
+	}
+	return newestFirstPage(mine, func(a domain.Action) string { return a.ID }, beforeID, limit), nil
+}
+
+func (s *refStore) ListLedgerEntries(_ context.Context, citizenID, beforeID string, limit int) ([]domain.LedgerEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var mine []domain.LedgerEntry
+	for _, e := range s.ledger {
+		if e.CitizenID == citizenID || s.broken("ledger-of-everyone") {
+			mine = append(mine, e)
+		}
+	}
+	return newestFirstPage(mine, func(e domain.LedgerEntry) string { return e.ID }, beforeID, limit), nil
+}
+
+func (s *refStore) AnonymiseActions(_ context.Context, citizenID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, a := range s.actions {
+		if a.CitizenID == citizenID {
+			if s.broken("anonymise-frees-evidence") {
+				delete(s.byEvidence, a.EvidenceKey)
+			}
+			a.Evidence = domain.Evidence{}
+			s.actions[id] = a
+		}
+	}
+	return nil
+}
+
+// CompleteInterruptedActions has nothing to do: the reference store records in one step.
+func (s *refStore) CompleteInterruptedActions(context.Context, time.Time) (int, int, error) {
+	return 0, 0, nil
+}
+
+func (s *refStore) CheckBalances(_ context.Context, afterID string, limit int) ([]domain.BalanceCheck, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []domain.BalanceCheck
+	for id, c := range s.citizens {
+		if id <= afterID && !s.broken("check-ignores-after") {
+			continue
+		}
+		check := domain.BalanceCheck{CitizenID: id, Balance: c.Balance, CO2eGramsTotal: c.CO2eGramsTotal, PointsEarnedTotal: c.PointsEarnedTotal}
+		for _, e := range s.ledger {
+			if e.CitizenID != id {
+				continue
+			}
+			check.LedgerPoints += e.Points
+			check.LedgerCO2eGrams += e.CO2eGrams
+			if e.Kind == domain.LedgerEarn && e.Points > 0 {
+				check.LedgerEarned += e.Points
+			}
+		}
+		out = append(out, check)
+	}
+	slices.SortFunc(out, func(a, b domain.BalanceCheck) int { return cmp.Compare(a.CitizenID, b.CitizenID) })
+	return out[:min(limit, len(out))], nil
 }
