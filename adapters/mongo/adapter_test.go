@@ -56,8 +56,8 @@ func TestOpenTwiceOnSameDatabase(t *testing.T) {
 	if err := cur.All(ctx, &idx); err != nil {
 		t.Fatalf("read indexes: %v", err)
 	}
-	if len(idx) != 2 { // _id and identity_unique
-		t.Fatalf("citizens has %d indexes, want 2: %v", len(idx), idx)
+	if len(idx) != 3 { // _id, identity_unique and pending_at
+		t.Fatalf("citizens has %d indexes, want 3: %v", len(idx), idx)
 	}
 }
 

@@ -28,6 +28,10 @@ type citizenDoc struct {
 	UpdatedAt         time.Time   `bson:"updated_at"`
 	ErasedAt          *time.Time  `bson:"erased_at"`
 	Version           int64       `bson:"version"`
+	// LedgerSeq counts changes to the account (see actions.go); written only by the
+	// ledger code, which also owns the usage, pending and recovery_fence fields
+	// that this struct leaves out.
+	LedgerSeq int64 `bson:"ledger_seq"`
 }
 
 type identityDoc struct {
@@ -104,10 +108,14 @@ func (s *Store) FindOrCreateCitizen(ctx context.Context, draft domain.Citizen) (
 	return doc.toDomain(), doc.ID == draft.ID, nil
 }
 
+// ledgerOnlyFields are the parts of a citizen document the profile never needs.
+var ledgerOnlyFields = bson.D{{Key: "usage", Value: 0}, {Key: "pending", Value: 0}}
+
 // GetCitizen reads one citizen by id.
 func (s *Store) GetCitizen(ctx context.Context, id string) (domain.Citizen, error) {
 	var doc citizenDoc
-	if err := s.citizens.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc); err != nil {
+	opts := options.FindOne().SetProjection(ledgerOnlyFields)
+	if err := s.citizens.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, opts).Decode(&doc); err != nil {
 		return domain.Citizen{}, mapErr("get citizen", err)
 	}
 	return doc.toDomain(), nil

@@ -5,7 +5,11 @@
 // replica set or a sharded cluster: every write is a single-document atomic update,
 // guarded by a filter where a lost update would matter; unique indexes provide
 // idempotency; every query is served by an index; no multi-document transactions
-// and no $lookup.
+// and no $lookup. Writes that span documents (recording an action: the action, the
+// citizen's account and a ledger entry) are idempotent steps around one guarded
+// single-document commit, finished or undone after a crash by
+// CompleteInterruptedActions (see actions.go); the catalog keeps each type with
+// all its versions in one document (see catalog.go).
 package mongo
 
 import (
@@ -27,6 +31,9 @@ const (
 	collOperators     = "operators"
 	collSessions      = "sessions"
 	collRefreshTokens = "refresh_tokens"
+	collActivityTypes = "activity_types"
+	collActions       = "actions"
+	collLedger        = "ledger_entries"
 )
 
 // disconnectTimeout bounds Close, which has no context of its own.
@@ -40,7 +47,12 @@ type Store struct {
 	operators     *mongodrv.Collection
 	sessions      *mongodrv.Collection
 	refreshTokens *mongodrv.Collection
+	activityTypes *mongodrv.Collection
+	actions       *mongodrv.Collection
+	ledger        *mongodrv.Collection
 	pruneBatch    int // sessions per PruneSessions round
+	accountLocks  *accountLocks
+	hooks         testHooks // crash points for tests; zero in production
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -71,7 +83,11 @@ func Open(ctx context.Context, uri, database string, opts ...func(*options.Clien
 		operators:     db.Collection(collOperators),
 		sessions:      db.Collection(collSessions),
 		refreshTokens: db.Collection(collRefreshTokens),
+		activityTypes: db.Collection(collActivityTypes),
+		actions:       db.Collection(collActions),
+		ledger:        db.Collection(collLedger),
 		pruneBatch:    defaultPruneBatch,
+		accountLocks:  newAccountLocks(),
 	}
 	// Connect is lazy; ping so that a wrong URI fails here rather than on the first
 	// request.
@@ -112,6 +128,20 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{s.refreshTokens, "expires_at", bson.D{{Key: "expires_at", Value: 1}}, false},
 		{s.sessions, "revoked_at", bson.D{{Key: "revoked_at", Value: 1}}, false},
 		{s.sessions, "last_token_expires_at", bson.D{{Key: "last_token_expires_at", Value: 1}}, false},
+		// Actions (see actions.go). The idempotency key is scoped to the citizen; the
+		// evidence key is global, so evidence is never credited twice.
+		{s.actions, "citizen_idempotency_key_unique", bson.D{{Key: "citizen_id", Value: 1}, {Key: "idempotency_key", Value: 1}}, true},
+		{s.actions, "evidence_key_unique", bson.D{{Key: "evidence_key", Value: 1}}, true},
+		// A citizen's actions newest first, and AnonymiseActions.
+		{s.actions, "citizen_id", bson.D{{Key: "citizen_id", Value: 1}, {Key: "_id", Value: 1}}, false},
+		// CompleteInterruptedActions: recordings older than the grace period.
+		{s.actions, "status_recorded_at", bson.D{{Key: "status", Value: 1}, {Key: "recorded_at", Value: 1}}, false},
+		// A citizen's ledger newest first, and CheckBalances' per-citizen sums.
+		{s.ledger, "citizen_id", bson.D{{Key: "citizen_id", Value: 1}, {Key: "_id", Value: 1}}, false},
+		// At most one entry per cause (domain.LedgerEntry).
+		{s.ledger, "cause_unique", bson.D{{Key: "kind", Value: 1}, {Key: "cause_type", Value: 1}, {Key: "cause_id", Value: 1}}, true},
+		// CompleteInterruptedActions: citizens with applied actions left pending.
+		{s.citizens, "pending_at", bson.D{{Key: "pending.at", Value: 1}}, false},
 	}
 	for _, sp := range specs {
 		opts := options.Index().SetName(sp.name)
