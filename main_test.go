@@ -121,6 +121,11 @@ func post(t *testing.T, url string, body any, out any) int {
 
 func getStatus(t *testing.T, url, bearer string) int {
 	t.Helper()
+	return getJSON(t, url, bearer, nil)
+}
+
+func getJSON(t *testing.T, url, bearer string, out any) int {
+	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
@@ -129,7 +134,29 @@ func getStatus(t *testing.T, url, bearer string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
+	defer res.Body.Close()
+	if out != nil {
+		_ = json.NewDecoder(res.Body).Decode(out)
+	}
+	return res.StatusCode
+}
+
+// recordRide records one metro ride a minute ago with fresh evidence.
+func recordRide(t *testing.T, base, bearer string, out any) int {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"type": "travel.metro", "quantity": 1,
+		"occurred_at": time.Now().Add(-time.Minute).Format(time.RFC3339),
+		"evidence":    map[string]string{"source": "transit_card", "reference": fmt.Sprint("ride-", time.Now().UnixNano())}})
+	req, _ := http.NewRequest("POST", base+"/v1/actions", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	req.Header.Set("Idempotency-Key", fmt.Sprint("k-", time.Now().UnixNano()))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	_ = json.NewDecoder(res.Body).Decode(out)
 	return res.StatusCode
 }
 
@@ -158,6 +185,13 @@ func TestEmbeddedModeStartsFromACleanDataDirAndKeepsItsState(t *testing.T) {
 	if code := getStatus(t, first.base+"/v1/me", tk.AccessToken); code != 200 {
 		t.Fatalf("/v1/me: %d", code)
 	}
+	// The seeded catalog is there: a metro ride earns points.
+	var recorded struct {
+		Points int64 `json:"points"`
+	}
+	if code := recordRide(t, first.base, tk.AccessToken, &recorded); code != 201 || recorded.Points <= 0 {
+		t.Fatalf("recording a metro ride: %d %+v", code, recorded)
+	}
 	if code := first.stop(); code != 0 {
 		t.Fatalf("shutdown exit code %d", code)
 	}
@@ -168,17 +202,27 @@ func TestEmbeddedModeStartsFromACleanDataDirAndKeepsItsState(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	if code := run(t.Context(), []string{"run-job", "prune-sessions"}, nil, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "ran prune-sessions") {
-		t.Fatalf("run-job: exit %d, %q", code, out.String())
+	for _, job := range []string{"prune-sessions", "reconcile"} {
+		out.Reset()
+		if code := run(t.Context(), []string{"run-job", job}, nil, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "ran "+job) {
+			t.Fatalf("run-job %s: exit %d, %q", job, code, out.String())
+		}
+	}
+	out.Reset()
+	if code := run(t.Context(), []string{"seed"}, nil, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "seeded 0 new") {
+		t.Fatalf("seed on a seeded store: exit %d, %q", code, out.String())
 	}
 
 	second := startServer(t)
 	if strings.Contains(second.stderr.String(), "Created operator") {
 		t.Fatal("the admin password was printed again on restart")
 	}
-	// The signing key and the store survived: the old access token and the admin still work.
-	if code := getStatus(t, second.base+"/v1/me", tk.AccessToken); code != 200 {
-		t.Fatalf("token from before the restart: %d", code)
+	// The signing key and the store survived: the old access token, the balance and the admin still work.
+	var me struct {
+		Balance int64 `json:"balance"`
+	}
+	if code := getJSON(t, second.base+"/v1/me", tk.AccessToken, &me); code != 200 || me.Balance != recorded.Points {
+		t.Fatalf("after the restart: %d, balance %d, want %d", code, me.Balance, recorded.Points)
 	}
 	if code := post(t, second.base+"/v1/admin/auth/login", map[string]string{"username": "admin", "password": password}, nil); code != 200 {
 		t.Fatalf("admin login after restart: %d", code)
@@ -224,7 +268,32 @@ func TestProductionModeRunsOnMongoDB(t *testing.T) {
 	if code := getStatus(t, s.base+"/readyz", ""); code != 200 {
 		t.Fatalf("/readyz: %d", code)
 	}
+	var types struct{ Items []any }
+	if code := getJSON(t, s.base+"/v1/activity-types", "", &types); code != 200 || len(types.Items) < 18 {
+		t.Fatalf("seeded catalog on MongoDB: %d, %d types", code, len(types.Items))
+	}
 	s.stop()
+
+	// With dev login switched on, an action is recorded on MongoDB and reconciles.
+	t.Setenv("CARBON_DEV_LOGIN", "true")
+	s = startServer(t)
+	var tk2 struct {
+		AccessToken string `json:"access_token"`
+	}
+	if code := post(t, s.base+"/v1/auth/dev-login", map[string]string{"phone": "13800138000"}, &tk2); code != 200 {
+		t.Fatalf("dev login: %d", code)
+	}
+	var recorded struct {
+		Points int64 `json:"points"`
+	}
+	if code := recordRide(t, s.base, tk2.AccessToken, &recorded); code != 201 || recorded.Points <= 0 {
+		t.Fatalf("recording on MongoDB: %d %+v", code, recorded)
+	}
+	s.stop()
+	out.Reset()
+	if code := run(t.Context(), []string{"run-job", "reconcile"}, nil, &out, io.Discard); code != 0 {
+		t.Fatalf("reconcile on MongoDB: exit %d", code)
+	}
 
 	// The create-operator subcommand writes to the same database.
 	t.Setenv("CARBON_NEW_OPERATOR_PASSWORD", "another-long-secret")
