@@ -48,16 +48,29 @@ func (s *server) adminListActivityTypes(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"items": items})
 }
 
+// versionInput is what creating a type and adding a version share: coefficients
+// read exactly and a valid effective_from.
+func versionInput(co coefficientsBody, effectiveFrom string) (domain.Coefficients, time.Time, error) {
+	coefficients, err := co.toDomain()
+	if err != nil {
+		return domain.Coefficients{}, time.Time{}, err
+	}
+	from, err := parseTime("effective_from", effectiveFrom)
+	return coefficients, from, err
+}
+
+// versionCreated answers 201 with the version and where its type's history lives.
+func versionCreated(c *fiber.Ctx, v domain.CoefficientVersion) error {
+	c.Location("/v1/admin/activity-types/" + v.TypeCode + "/versions")
+	return c.Status(fiber.StatusCreated).JSON(versionOf(v))
+}
+
 func (s *server) createActivityType(c *fiber.Ctx) error {
 	var req createActivityTypeRequest
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	co, err := req.Coefficients.toDomain()
-	if err != nil {
-		return err
-	}
-	from, err := parseTime("effective_from", req.EffectiveFrom)
+	co, from, err := versionInput(req.Coefficients, req.EffectiveFrom)
 	if err != nil {
 		return err
 	}
@@ -66,8 +79,7 @@ func (s *server) createActivityType(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.Location("/v1/admin/activity-types/" + t.Code + "/versions")
-	return c.Status(fiber.StatusCreated).JSON(versionOf(v))
+	return versionCreated(c, v)
 }
 
 func (s *server) addCoefficientVersion(c *fiber.Ctx) error {
@@ -75,21 +87,15 @@ func (s *server) addCoefficientVersion(c *fiber.Ctx) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	co, err := req.Coefficients.toDomain()
+	co, from, err := versionInput(req.Coefficients, req.EffectiveFrom)
 	if err != nil {
 		return err
 	}
-	from, err := parseTime("effective_from", req.EffectiveFrom)
+	v, err := s.Catalog.AddVersion(c.UserContext(), strings.Clone(c.Params("code")), co, from, req.Note, principal(c).SubjectID)
 	if err != nil {
 		return err
 	}
-	code := strings.Clone(c.Params("code"))
-	v, err := s.Catalog.AddVersion(c.UserContext(), code, co, from, req.Note, principal(c).SubjectID)
-	if err != nil {
-		return err
-	}
-	c.Location("/v1/admin/activity-types/" + code + "/versions")
-	return c.Status(fiber.StatusCreated).JSON(versionOf(v))
+	return versionCreated(c, v)
 }
 
 type versionHistoryBody struct {
