@@ -48,6 +48,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runJob(ctx, rest, stdout)
 	case "keygen":
 		err = keygen(rest, stdout)
+	case "bench":
+		err = benchCommand(ctx, rest, stdout)
 	case "version":
 		_, err = fmt.Fprintln(stdout, version)
 	case "help", "-h", "-help", "--help":
