@@ -70,6 +70,7 @@ func benchCommand(ctx context.Context, args []string, stdout io.Writer) error {
 		defer f.Close()
 		logOut, logDesc = f, "request log written to "+*logFile
 	}
+	bench.InstallSQLiteHooks() // before the store opens: counts its commits
 	s, err := wire(ctx, cfg, slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel})))
 	if err != nil {
 		return err
@@ -89,6 +90,7 @@ func benchCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	rep, err := bench.Run(ctx, bench.System{
 		Store: s.store, Actions: s.actions, Catalog: s.catalog, Tokens: s.tokens, NewApp: s.httpApp,
 		Adapter: "the embedded default: SQLite (" + cfg.SQLitePath() + ") + in-process shared state",
+		Commits: bench.SQLiteWriterCommits,
 	}, opt)
 	if err != nil {
 		return err

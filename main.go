@@ -21,6 +21,7 @@ Usage:
                                          CARBON_NEW_OPERATOR_PASSWORD or standard input
   carbon-account seed                    load the default activity types that are missing
   carbon-account run-job NAME            run a scheduled job once now (reconcile, prune-sessions)
+  carbon-account bench [flags]           benchmark POST /v1/actions over HTTP against the direct store
   carbon-account keygen FILE             write a new Ed25519 token signing key (PEM)
   carbon-account version                 print the version
 

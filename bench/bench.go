@@ -12,10 +12,22 @@
 //   - http: POST /v1/actions to the real Fiber app on a loopback port, through a
 //     keep-alive fasthttp client in the same process.
 //
-// Each path runs once on a store holding only the citizens (round 1) and again
-// after a prefill of ledger entries (round 2). `carbon-account bench` runs it on
-// the embedded default (SQLite, in-process shared state); `go test -bench .
-// ./bench/` runs small versions.
+// Each path runs on a store holding only the citizens (round 1) and again after a
+// prefill of ledger entries (round 2). A decorator around the adapter counts the
+// store calls per action; MeasureSQLite and TestRoundTrips look inside the
+// adapters (SQLite transactions and rows; MongoDB server commands).
+//
+// Run it on the embedded default with the real wiring (see bench_command.go):
+//
+//	go run . bench                                   # 10 000 citizens, 10 s per phase, 1M prefill
+//	go run . bench -prefill 0 -duration 5s           # round 1 only, about a minute
+//	go run . bench -phases http -prefill 0 -cpuprofile /tmp/bench.prof
+//	go tool pprof -top /tmp/bench.prof.r1
+//
+// and the small versions and the per-adapter round trips with
+//
+//	go test -run '^$' -bench . ./bench/
+//	go test -run TestRoundTrips -v ./bench/
 package bench
 
 import (
@@ -52,6 +64,9 @@ type System struct {
 	NewApp func() *fiber.App
 	// Adapter names the store for the report, e.g. "sqlite (embedded)".
 	Adapter string
+	// Commits, if set, returns how many write transactions the store has
+	// committed so far (SQLiteWriterCommits), to show how many actions share one.
+	Commits func() int64
 }
 
 // Phase is one way of recording actions.
@@ -167,6 +182,9 @@ type Row struct {
 	GCCycles       int64
 	GCCPUPerAction time.Duration
 	HeapLive       uint64
+	// CommitsPerAction are the store's write transactions per attempted action
+	// over the whole phase, if System.Commits is set; otherwise -1.
+	CommitsPerAction float64
 }
 
 // Report is the outcome of Run.
@@ -180,6 +198,8 @@ type Report struct {
 	PrefillTime time.Duration
 	// Checked citizens whose balance equals their ledger sums, and those that do not.
 	Consistent, Inconsistent int
+	Started                  time.Time
+	Finished                 time.Time
 	// SQLite, if set by the caller (MeasureSQLite), details the adapter's work.
 	SQLite []SQLiteCounts
 }
@@ -237,7 +257,7 @@ func Run(ctx context.Context, sys System, opt Options) (*Report, error) {
 		return nil, err
 	}
 	defer e.close()
-	rep := &Report{Machine: machine(), Adapter: sys.Adapter, Options: opt, Kinds: e.kinds, Prefill: opt.Prefill}
+	rep := &Report{Machine: machine(), Adapter: sys.Adapter, Options: opt, Kinds: e.kinds, Prefill: opt.Prefill, Started: time.Now()}
 
 	rounds := 1
 	if opt.Prefill > 0 {
@@ -261,6 +281,7 @@ func Run(ctx context.Context, sys System, opt Options) (*Report, error) {
 	if rep.Consistent, rep.Inconsistent, err = checkBalances(ctx, e.counter); err != nil {
 		return nil, err
 	}
+	rep.Finished = time.Now()
 	return rep, nil
 }
 
@@ -273,6 +294,7 @@ type phaseRun struct {
 	calls    CallCounts // summed over the slices, warm-ups included
 	cpu      time.Duration
 	gc       runtimeStats
+	commits  int64
 	measured time.Duration
 }
 
@@ -334,6 +356,10 @@ func (e *env) round(ctx context.Context, round int, opt Options) ([]Row, error) 
 		}
 		row.GCCycles, row.HeapLive = r.gc.gcCycles, r.gc.heapLive
 		row.Calls = r.calls.per(r.attempts)
+		row.CommitsPerAction = -1
+		if e.sys.Commits != nil && r.attempts > 0 {
+			row.CommitsPerAction = float64(r.commits) / float64(r.attempts)
+		}
 		rows[k] = row
 		fmt.Fprintf(opt.Progress, "round %d %-7s %8.0f actions/s  p50 %-9s p99 %-9s failed %d\n",
 			round, row.Phase, row.Throughput, fmtDur(row.P50), fmtDur(row.P99), sum(row.Failed))
@@ -382,6 +408,7 @@ func startProfiles(opt Options, round int) (stop func(), err error) {
 // flight at either edge.
 func (e *env) slice(ctx context.Context, r *phaseRun, warmup, dur time.Duration) (ok int64, err error) {
 	before := e.counter.snapshot()
+	commits0 := e.commits()
 	var attempts atomic.Int64
 	from := time.Now().Add(warmup)
 	until := from.Add(dur)
@@ -453,6 +480,7 @@ func (e *env) slice(ctx context.Context, r *phaseRun, warmup, dur time.Duration)
 		}
 	}
 	after := e.counter.snapshot()
+	r.commits += e.commits() - commits0
 	for i := range r.calls {
 		r.calls[i] += after[i] - before[i]
 	}

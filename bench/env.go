@@ -93,6 +93,14 @@ func newEnv(ctx context.Context, sys System, citizens int, progress io.Writer) (
 	return e, nil
 }
 
+// commits is System.Commits, or 0.
+func (e *env) commits() int64 {
+	if e.sys.Commits == nil {
+		return 0
+	}
+	return e.sys.Commits()
+}
+
 func (e *env) close() {
 	if e.app != nil {
 		_ = e.app.ShutdownWithTimeout(5 * time.Second)

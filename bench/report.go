@@ -22,6 +22,7 @@ func (r *Report) Print(w io.Writer) {
 	o := r.Options
 	m := r.Machine
 	fmt.Fprintf(w, "carbon-account bench: recording actions (POST /v1/actions) on %s\n", r.Adapter)
+	fmt.Fprintf(w, "run: %s, %s\n", r.Started.UTC().Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Second))
 	fmt.Fprintf(w, "machine: %s/%s, %d CPUs (%s), GOMAXPROCS %d, %s\n", m.OS, m.Arch, m.NumCPU, orUnknown(m.CPUModel), m.GOMAXPROCS, m.GoVersion)
 	fmt.Fprintf(w, "load: %d citizens, %d concurrent callers, %s measured per phase in %d slices interleaved with the other phases' (warm-up %s)\n",
 		o.Citizens, o.Concurrency, o.Duration, o.Slices, o.Warmup)
@@ -91,6 +92,16 @@ func (r *Report) Print(w io.Writer) {
 			seen[row.Phase] = true
 			fmt.Fprintf(w, "  %-8s %s\n", row.Phase, row.Calls)
 		}
+	}
+	if len(r.Rows) > 0 && r.Rows[0].CommitsPerAction >= 0 {
+		fmt.Fprint(w, "  store write transactions (commits) per action, counted with SQLite's commit hook on the benchmark's own store:\n   ")
+		for _, row := range r.Rows {
+			fmt.Fprintf(w, " r%d %s %.3f", row.Round, row.Phase, row.CommitsPerAction)
+			if row.CommitsPerAction > 0 {
+				fmt.Fprintf(w, " (%.1f actions each);", 1/row.CommitsPerAction)
+			}
+		}
+		fmt.Fprintln(w)
 	}
 	for _, c := range r.SQLite {
 		fmt.Fprintf(w, "  inside the SQLite adapter, per action, %d actions through ActionService from %d concurrent caller(s), measured\n"+

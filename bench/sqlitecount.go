@@ -50,28 +50,46 @@ func (c SQLiteCounts) String() string {
 }
 
 // sqliteHooks counts commits, rollbacks and row writes on the connections of
-// database files whose name is sqliteCountFile; other connections get no hooks
-// and pay nothing.
+// database files whose name is sqliteCountFile. On the writer connections of
+// other files (the adapter opens its writer with _txlock=immediate) it counts
+// commits only, one cheap callback per transaction; other connections get no
+// hooks and pay nothing.
 var sqliteHooks struct {
 	once               sync.Once
 	mu                 sync.Mutex
 	commits, rollbacks int64
 	rows               map[string]int64
+	writerCommits      atomic.Int64 // on every other file's writer connection
 }
 
 const sqliteCountFile = "bench-roundtrips.db"
+
+// InstallSQLiteHooks makes the SQLite driver count, from now on, the commits of
+// every writer connection opened afterwards (see SQLiteWriterCommits). Call it
+// before opening the store.
+func InstallSQLiteHooks() { installSQLiteHooks() }
+
+// SQLiteWriterCommits is how many write transactions the writer connections
+// opened after InstallSQLiteHooks have committed (the round-trips file aside).
+func SQLiteWriterCommits() int64 { return sqliteHooks.writerCommits.Load() }
 
 func installSQLiteHooks() {
 	sqliteHooks.once.Do(func() {
 		sqliteHooks.rows = map[string]int64{}
 		sqlitedrv.RegisterConnectionHook(func(conn sqlitedrv.ExecQuerierContext, dsn string) error {
-			path, _, _ := strings.Cut(dsn, "?")
-			if filepath.Base(path) != sqliteCountFile {
-				return nil
-			}
+			path, query, _ := strings.Cut(dsn, "?")
 			h, ok := conn.(sqlitedrv.HookRegisterer)
 			if !ok {
 				return fmt.Errorf("bench: the sqlite driver does not expose hooks")
+			}
+			if filepath.Base(path) != sqliteCountFile {
+				if strings.Contains(query, "_txlock=immediate") {
+					h.RegisterCommitHook(func() int32 {
+						sqliteHooks.writerCommits.Add(1)
+						return 0
+					})
+				}
+				return nil
 			}
 			h.RegisterCommitHook(func() int32 {
 				sqliteHooks.mu.Lock()

@@ -50,6 +50,7 @@ type recorder struct {
 	once    sync.Once
 
 	batches, requests atomic.Int64 // how many batches ran, with how many requests in all
+	busy              atomic.Int64 // nanoseconds spent running batches
 }
 
 func (s *Store) startRecorder() {
@@ -117,7 +118,9 @@ func (s *Store) runRecorder() {
 			runtime.Gosched()
 			yielded = true
 		}
+		start := time.Now()
 		s.recordBatch(batch)
+		s.rec.busy.Add(int64(time.Since(start)))
 		s.rec.batches.Add(1)
 		s.rec.requests.Add(int64(len(batch)))
 		for i := range batch {
