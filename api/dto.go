@@ -49,11 +49,7 @@ type profileResponse struct {
 }
 
 func (s *server) profileOf(c domain.Citizen) profileResponse {
-	levels := s.Levels
-	if len(levels) == 0 {
-		levels = domain.DefaultLevels
-	}
-	level := domain.LevelFor(levels, c.CO2eGramsTotal)
+	level := domain.LevelFor(s.Levels, c.CO2eGramsTotal)
 	p := profileResponse{
 		ID: c.ID, Nickname: c.Nickname, LeaderboardOptOut: c.LeaderboardOptOut,
 		Balance: c.Balance, CO2eGramsTotal: c.CO2eGramsTotal, PointsEarnedTotal: c.PointsEarnedTotal,

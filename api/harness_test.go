@@ -78,7 +78,6 @@ type harness struct {
 	tokens  *token.Authority
 	catalog *domain.Catalog
 	key     token.Key
-	now     func() time.Time
 	logs    *bytes.Buffer
 
 	listen sync.Once
@@ -133,7 +132,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, store: store, state: state, key: key, now: time.Now, logs: &bytes.Buffer{}}
+	h := &harness{t: t, store: store, state: state, key: key, logs: &bytes.Buffer{}}
 	h.tokens = token.NewAuthority(key, nil, "carbon-account", "carbon-account-api", 15*time.Minute, time.Now)
 	auth := &domain.AuthService{Citizens: store, Operators: store, Sessions: store, Limiter: state,
 		Now: domain.Now, RefreshTTL: 24 * time.Hour, LoginAttempts: 5, LoginWindow: time.Minute}

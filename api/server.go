@@ -54,6 +54,9 @@ type server struct {
 
 // New builds the Fiber application with every route and middleware.
 func New(d Deps) *fiber.App {
+	if len(d.Levels) == 0 {
+		panic("api: Deps.Levels is empty; wire seeds.Levels()") // a wiring bug, caught at start-up
+	}
 	s := &server{Deps: d, log: d.Logger, tokens: d.Tokens, metrics: newHTTPMetrics(d.Metrics)}
 	s.app = fiber.New(fiber.Config{
 		AppName:                 "carbon-account",

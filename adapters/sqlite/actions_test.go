@@ -92,20 +92,7 @@ func TestActionQueriesUseIndexes(t *testing.T) {
 		for i := range args {
 			args[i] = i + 1
 		}
-		rows, err := s.write.Query("EXPLAIN QUERY PLAN "+q, args...)
-		if err != nil {
-			t.Fatalf("explain %.60q: %v", q, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, s.write, q, args...)
 		for _, step := range plan {
 			for _, table := range tables {
 				if step == "SCAN "+table || strings.HasPrefix(step, "SCAN "+table+" ") {

@@ -21,20 +21,7 @@ func TestPruneQueriesUseIndexes(t *testing.T) {
 		"DELETE FROM sessions WHERE id IN (?1, ?2)",
 	}
 	for _, q := range queries {
-		rows, err := s.read.Query("EXPLAIN QUERY PLAN "+q, 1, 2)
-		if err != nil {
-			t.Fatalf("explain %q: %v", q, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, s.read, q, 1, 2)
 		for _, step := range plan {
 			if strings.HasPrefix(step, "SCAN ") {
 				t.Errorf("%q scans a table: %v", q, plan)
