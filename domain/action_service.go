@@ -35,6 +35,15 @@ type ActionService struct {
 	Limiter RateLimiter
 	Rules   ActionRules
 	Now     func() time.Time
+	// Credited, when set, hears of every credited action (and of replays, since
+	// the first delivery may have been lost); the leaderboards listen here.
+	Credited CreditObserver
+}
+
+// CreditObserver is told about actions that were credited. It must not fail the
+// request: what it does is derived and is caught up from the ledger later.
+type CreditObserver interface {
+	ActionCredited(ctx context.Context, a Action)
 }
 
 // RecordActionInput is a citizen's request to record an action.
@@ -108,7 +117,14 @@ func (s *ActionService) Record(ctx context.Context, in RecordActionInput) (Recor
 	case err != nil:
 		return RecordedAction{}, err
 	}
+	s.notify(ctx, recorded)
 	return RecordedAction{Action: recorded}, nil
+}
+
+func (s *ActionService) notify(ctx context.Context, a Action) {
+	if s.Credited != nil && a.Status == ActionCredited {
+		s.Credited.ActionCredited(ctx, a)
+	}
 }
 
 // validate turns the input into an action draft, or names every invalid field.
@@ -219,6 +235,7 @@ func (s *ActionService) replay(ctx context.Context, in RecordActionInput, hash s
 			return RecordedAction{}, err
 		}
 	}
+	s.notify(ctx, existing)
 	return RecordedAction{Action: existing, Replayed: true}, nil
 }
 

@@ -13,6 +13,16 @@ type CitizenService struct {
 	Sessions SessionStore
 	Actions  ActionStore
 	Now      func() time.Time
+	// Members, when set, hears of every profile change and erasure; the
+	// leaderboards listen here to move, rename or hide the citizen.
+	Members MemberObserver
+}
+
+// MemberObserver is told that a citizen's profile changed. An error fails the
+// request after the profile was saved; a retry saves the same values again and
+// tells the observer again, so opting out of leaderboards cannot be lost silently.
+type MemberObserver interface {
+	MemberChanged(ctx context.Context, c Citizen) error
 }
 
 var errAccountErased = Errorf(KindUnauthorized, "account_erased", "this account was deleted")
@@ -39,20 +49,45 @@ func (s *CitizenService) Get(ctx context.Context, id string) (Citizen, error) {
 // UpdateProfile validates and applies u; concurrent updates never overwrite each
 // other's fields silently.
 func (s *CitizenService) UpdateProfile(ctx context.Context, id string, u ProfileUpdate) (Citizen, error) {
-	return s.modify(ctx, id, func(c *Citizen) error {
+	c, err := s.modify(ctx, id, func(c *Citizen) error {
 		if err := u.Apply(c); err != nil {
 			return err
 		}
 		c.UpdatedAt = s.Now()
 		return nil
 	})
+	if err != nil {
+		return Citizen{}, err
+	}
+	return c, s.memberChanged(ctx, c)
 }
 
-// Erase deletes the citizen's personal data and ends all their sessions. The record
-// itself stays, anonymised, so that ledger history keeps adding up.
+func (s *CitizenService) memberChanged(ctx context.Context, c Citizen) error {
+	if s.Members == nil {
+		return nil
+	}
+	return s.Members.MemberChanged(ctx, c)
+}
+
+// Erase deletes the citizen's personal data, takes them off the leaderboards and
+// ends all their sessions. The record itself stays, anonymised, so that ledger
+// history keeps adding up. Erasing an erased citizen redoes the follow-up steps,
+// so a retry after a failure half-way finishes the job.
 func (s *CitizenService) Erase(ctx context.Context, id string) error {
 	now := s.Now()
-	if _, err := s.modify(ctx, id, func(c *Citizen) error { c.Erase(now); return nil }); err != nil {
+	c, err := s.Citizens.GetCitizen(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return errAccountErased
+	}
+	if err != nil {
+		return err
+	}
+	if !c.Erased() {
+		if c, err = s.modify(ctx, id, func(c *Citizen) error { c.Erase(now); return nil }); err != nil {
+			return err
+		}
+	}
+	if err := s.memberChanged(ctx, c); err != nil {
 		return err
 	}
 	if err := s.Actions.AnonymiseActions(ctx, id); err != nil {

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -15,6 +16,10 @@ type Reconciler struct {
 	// Grace is how old an unfinished recording must be before it counts as
 	// interrupted rather than in progress.
 	Grace time.Duration
+	// Recovered, when set, runs after recordings were completed: their ledger
+	// entries carry the time of the interrupted request, which may be too old for
+	// the leaderboards' catch-up to pick up, so the boards are rebuilt.
+	Recovered func(ctx context.Context) (RebuildReport, error)
 }
 
 // ReconcileReport is the outcome of one reconciliation pass.
@@ -34,6 +39,11 @@ func (r *Reconciler) Run(ctx context.Context) (ReconcileReport, error) {
 	rep.CompletedRecordings, rep.RemovedRecordings, err = r.Actions.CompleteInterruptedActions(ctx, r.Now().Add(-r.Grace))
 	if err != nil {
 		return rep, err
+	}
+	if rep.CompletedRecordings > 0 && r.Recovered != nil {
+		if _, err := r.Recovered(ctx); err != nil && !errors.Is(err, ErrBoardsBusy) {
+			return rep, err
+		}
 	}
 	after := ""
 	for {

@@ -9,6 +9,7 @@ type Store interface {
 	SessionStore
 	CatalogStore
 	ActionStore
+	CarbonLedger
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error
