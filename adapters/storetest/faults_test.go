@@ -72,6 +72,9 @@ func TestSuiteCatchesBrokenReference(t *testing.T) {
 		{"check-ignores-after", "actions"},
 		{"any-version", "catalog"},
 		{"versions-by-text", "catalog"},
+		{"scan-zero-co2e", "scans"},
+		{"scan-after-inclusive", "scans"},
+		{"scan-skips-erased", "scans"},
 	}
 	failLine := regexp.MustCompile(`--- FAIL: (\S+)`)
 	for _, f := range faults {

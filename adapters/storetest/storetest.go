@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) domain.Store) {
 	t.Run("action races", func(t *testing.T) { runActionRaces(t, open) })
 	t.Run("action service", func(t *testing.T) { runActionService(t, open) })
 	t.Run("action property", func(t *testing.T) { runActionProperty(t, open) })
+	t.Run("scans", func(t *testing.T) { runScans(t, open) })
 	t.Run("Ping succeeds on an open store", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)

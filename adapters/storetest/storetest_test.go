@@ -507,3 +507,31 @@ func (s *refStore) CheckBalances(_ context.Context, afterID string, limit int) (
 	slices.SortFunc(out, func(a, b domain.BalanceCheck) int { return cmp.Compare(a.CitizenID, b.CitizenID) })
 	return out[:min(limit, len(out))], nil
 }
+
+func (s *refStore) ScanCarbonEntries(_ context.Context, afterID string, limit int) ([]domain.LedgerEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []domain.LedgerEntry
+	for id, e := range s.ledger {
+		carbon := e.CO2eGrams != 0 || s.broken("scan-zero-co2e")
+		after := id > afterID || (id == afterID && s.broken("scan-after-inclusive"))
+		if carbon && after {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b domain.LedgerEntry) int { return cmp.Compare(a.ID, b.ID) })
+	return out[:max(min(limit, len(out)), 0)], nil
+}
+
+func (s *refStore) ScanCitizens(_ context.Context, afterID string, limit int) ([]domain.Citizen, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []domain.Citizen
+	for id, c := range s.citizens {
+		if id > afterID && (!c.Erased() || !s.broken("scan-skips-erased")) {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b domain.Citizen) int { return cmp.Compare(a.ID, b.ID) })
+	return out[:max(min(limit, len(out)), 0)], nil
+}
