@@ -148,10 +148,17 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	h.catalog = catalog
-	actions := &domain.ActionService{Actions: store, Catalog: catalog, Limiter: state, Now: domain.Now, Rules: domain.DefaultActionRules}
+	// Boards are updated as actions are credited and profiles change, as in
+	// production; nothing runs catch-up or rebuilding in the background.
+	leaderboards := &domain.LeaderboardService{
+		Boards: memory.NewLeaderboard(domain.Now), Citizens: store, Ledger: store, Locker: state, Now: domain.Now,
+		Retention: domain.DefaultBoardRetention, Overlap: domain.DefaultBoardOverlap, Log: slog.New(slog.DiscardHandler),
+	}
+	actions := &domain.ActionService{Actions: store, Catalog: catalog, Limiter: state, Now: domain.Now, Rules: domain.DefaultActionRules,
+		Credited: leaderboards}
 	deps := api.Deps{
-		Actions: actions, Catalog: catalog, Levels: seeds.Levels(),
-		Auth: auth, Citizens: &domain.CitizenService{Citizens: store, Sessions: store, Actions: store, Now: domain.Now},
+		Actions: actions, Catalog: catalog, Levels: seeds.Levels(), Leaderboards: leaderboards,
+		Auth: auth, Citizens: &domain.CitizenService{Citizens: store, Sessions: store, Actions: store, Now: domain.Now, Members: leaderboards},
 		Operators: operators, Tokens: h.tokens,
 		Logger:    slog.New(slog.NewJSONHandler(&syncWriter{w: h.logs}, nil)),
 		Readiness: []api.ReadinessCheck{{Name: "store", Check: store.Ping}, {Name: "shared_state", Check: state.Ping}},

@@ -34,6 +34,7 @@ func (s *server) routes() {
 	a.Get("/v1/actions/:id", s.allow(citizenOnly...), s.getAction)
 	a.Get("/v1/me/ledger", s.allow(citizenOnly...), s.listLedger)
 	a.Get("/v1/me/export", s.allow(citizenOnly...), s.exportMe)
+	a.Get("/v1/leaderboards", s.allow(citizenOnly...), s.getLeaderboard)
 
 	a.Post("/v1/admin/auth/login", s.operatorLogin)
 	a.Get("/v1/admin/me", s.allow(anyOperator...), s.getOperatorMe)

@@ -37,6 +37,8 @@ type Deps struct {
 	// Metrics is the registry /metrics serves; the HTTP metrics are added to it.
 	// Nil gets a fresh one (tests).
 	Metrics *prometheus.Registry
+	// Leaderboards answers GET /v1/leaderboards.
+	Leaderboards *domain.LeaderboardService
 
 	DevLogin       bool
 	BodyLimitBytes int
@@ -54,6 +56,9 @@ type server struct {
 
 // New builds the Fiber application with every route and middleware.
 func New(d Deps) *fiber.App {
+	if d.Leaderboards == nil {
+		panic("api: Deps.Leaderboards is nil") // a wiring bug, caught at start-up
+	}
 	if len(d.Levels) == 0 {
 		panic("api: Deps.Levels is empty; wire seeds.Levels()") // a wiring bug, caught at start-up
 	}
