@@ -20,8 +20,13 @@ Usage:
                                          create an operator; the password is read from
                                          CARBON_NEW_OPERATOR_PASSWORD or standard input
   carbon-account seed                    load the default activity types that are missing
-  carbon-account run-job NAME            run a scheduled job once now (reconcile, prune-sessions)
+  carbon-account run-job NAME            run a scheduled job once now (reconcile, prune-sessions,
+                                         leaderboard-catchup, leaderboard-rebuild)
+  carbon-account rebuild-leaderboards    recompute every leaderboard in Redis from the store
   carbon-account bench [flags]           benchmark POST /v1/actions over HTTP against the direct store
+  carbon-account bench-leaderboards [flags]
+                                         benchmark the leaderboards (1M members) on the in-process and
+                                         Redis adapters, directly and over HTTP, and their rebuild
   carbon-account keygen FILE             write a new Ed25519 token signing key (PEM)
   carbon-account version                 print the version
 
@@ -47,10 +52,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = seedCommand(ctx, stdout)
 	case "run-job":
 		err = runJob(ctx, rest, stdout)
+	case "rebuild-leaderboards":
+		err = rebuildLeaderboards(ctx, rest, stdout)
 	case "keygen":
 		err = keygen(rest, stdout)
 	case "bench":
 		err = benchCommand(ctx, rest, stdout)
+	case "bench-leaderboards":
+		err = benchLeaderboardsCommand(ctx, rest, stdout)
 	case "version":
 		_, err = fmt.Fprintln(stdout, version)
 	case "help", "-h", "-help", "--help":

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/huzhou-lvdaitong/carbon-account/adapters/mongo/mongotest"
 )
 
@@ -160,6 +162,32 @@ func recordRide(t *testing.T, base, bearer string, out any) int {
 	return res.StatusCode
 }
 
+// boardView is the part of GET /v1/leaderboards these tests look at.
+type boardView struct {
+	Ranked int64 `json:"ranked"`
+	Items  []struct {
+		Rank  int64 `json:"rank"`
+		CO2eG int64 `json:"co2e_g"`
+		Me    bool  `json:"me"`
+	} `json:"items"`
+	Me struct {
+		Rank  *int64 `json:"rank"`
+		CO2eG int64  `json:"co2e_g"`
+	} `json:"me"`
+}
+
+// expectTopOfBoard checks that the caller alone leads today's board with co2e grams.
+func expectTopOfBoard(t *testing.T, base, bearer string, co2e int64, when string) {
+	t.Helper()
+	var b boardView
+	if code := getJSON(t, base+"/v1/leaderboards?period=day", bearer, &b); code != 200 {
+		t.Fatalf("%s: leaderboard: %d", when, code)
+	}
+	if b.Ranked != 1 || len(b.Items) != 1 || !b.Items[0].Me || b.Items[0].CO2eG != co2e || b.Me.Rank == nil || *b.Me.Rank != 1 {
+		t.Fatalf("%s: want the caller alone on top with %d g, got %+v", when, co2e, b)
+	}
+}
+
 var printedPassword = regexp.MustCompile(`Created operator "admin" with password: (\S+)`)
 
 func TestEmbeddedModeStartsFromACleanDataDirAndKeepsItsState(t *testing.T) {
@@ -188,10 +216,12 @@ func TestEmbeddedModeStartsFromACleanDataDirAndKeepsItsState(t *testing.T) {
 	// The seeded catalog is there: a metro ride earns points.
 	var recorded struct {
 		Points int64 `json:"points"`
+		CO2eG  int64 `json:"co2e_g"`
 	}
 	if code := recordRide(t, first.base, tk.AccessToken, &recorded); code != 201 || recorded.Points <= 0 {
 		t.Fatalf("recording a metro ride: %d %+v", code, recorded)
 	}
+	expectTopOfBoard(t, first.base, tk.AccessToken, recorded.CO2eG, "after recording")
 	if code := first.stop(); code != 0 {
 		t.Fatalf("shutdown exit code %d", code)
 	}
@@ -202,7 +232,7 @@ func TestEmbeddedModeStartsFromACleanDataDirAndKeepsItsState(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	for _, job := range []string{"prune-sessions", "reconcile"} {
+	for _, job := range []string{"prune-sessions", "reconcile", "leaderboard-catchup", "leaderboard-rebuild"} {
 		out.Reset()
 		if code := run(t.Context(), []string{"run-job", job}, nil, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "ran "+job) {
 			t.Fatalf("run-job %s: exit %d, %q", job, code, out.String())
@@ -211,6 +241,10 @@ func TestEmbeddedModeStartsFromACleanDataDirAndKeepsItsState(t *testing.T) {
 	out.Reset()
 	if code := run(t.Context(), []string{"seed"}, nil, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "seeded 0 new") {
 		t.Fatalf("seed on a seeded store: exit %d, %q", code, out.String())
+	}
+	var errOut bytes.Buffer
+	if code := run(t.Context(), []string{"rebuild-leaderboards"}, nil, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "restart the server") {
+		t.Fatalf("rebuild-leaderboards without Redis: exit %d, %q", code, errOut.String())
 	}
 
 	second := startServer(t)
@@ -224,6 +258,8 @@ func TestEmbeddedModeStartsFromACleanDataDirAndKeepsItsState(t *testing.T) {
 	if code := getJSON(t, second.base+"/v1/me", tk.AccessToken, &me); code != 200 || me.Balance != recorded.Points {
 		t.Fatalf("after the restart: %d, balance %d, want %d", code, me.Balance, recorded.Points)
 	}
+	// The in-process leaderboards were rebuilt from the store at start-up.
+	expectTopOfBoard(t, second.base, tk.AccessToken, recorded.CO2eG, "after the restart")
 	if code := post(t, second.base+"/v1/admin/auth/login", map[string]string{"username": "admin", "password": password}, nil); code != 200 {
 		t.Fatalf("admin login after restart: %d", code)
 	}
@@ -248,6 +284,9 @@ func TestProductionModeRunsOnMongoDB(t *testing.T) {
 	t.Setenv("CARBON_DEV_LOGIN", "")
 	os.Unsetenv("CARBON_DEV_LOGIN")
 	// REDIS_URL is used as the environment gives it: CI sets it, a bare machine does not.
+	// A prefix of its own keeps this run's leaderboards apart from other tests'.
+	prefix := fmt.Sprintf("e2e-%d:", time.Now().UnixNano())
+	t.Setenv("CARBON_REDIS_PREFIX", prefix)
 
 	s := startServer(t)
 	if strings.Contains(s.stderr.String(), "Created operator") {
@@ -285,9 +324,25 @@ func TestProductionModeRunsOnMongoDB(t *testing.T) {
 	}
 	var recorded struct {
 		Points int64 `json:"points"`
+		CO2eG  int64 `json:"co2e_g"`
 	}
 	if code := recordRide(t, s.base, tk2.AccessToken, &recorded); code != 201 || recorded.Points <= 0 {
 		t.Fatalf("recording on MongoDB: %d %+v", code, recorded)
+	}
+	expectTopOfBoard(t, s.base, tk2.AccessToken, recorded.CO2eG, "after recording on MongoDB")
+	if os.Getenv("REDIS_URL") != "" {
+		// Redis holds nothing that cannot be rebuilt: wipe the boards, rebuild them
+		// from MongoDB with the subcommand, and the running server shows the same.
+		wipeRedisPrefix(t, os.Getenv("REDIS_URL"), prefix)
+		var empty boardView
+		if code := getJSON(t, s.base+"/v1/leaderboards?period=day", tk2.AccessToken, &empty); code != 200 || empty.Ranked != 0 {
+			t.Fatalf("after wiping Redis: %d %+v", code, empty)
+		}
+		out.Reset()
+		if code := run(t.Context(), []string{"rebuild-leaderboards"}, nil, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "1 ledger entries") {
+			t.Fatalf("rebuild-leaderboards: exit %d, %q", code, out.String())
+		}
+		expectTopOfBoard(t, s.base, tk2.AccessToken, recorded.CO2eG, "after wiping Redis and rebuilding")
 	}
 	s.stop()
 	out.Reset()
@@ -331,5 +386,26 @@ func TestUnknownCommandsPrintUsage(t *testing.T) {
 	var stderr bytes.Buffer
 	if code := run(t.Context(), []string{"launch"}, nil, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "Usage:") {
 		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+// wipeRedisPrefix deletes every key under prefix, as losing Redis would.
+func wipeRedisPrefix(t *testing.T, url, prefix string) {
+	t.Helper()
+	opt, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := goredis.NewClient(opt)
+	defer c.Close()
+	keys, err := c.Keys(t.Context(), prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) == 0 {
+		t.Fatal("nothing to wipe: the boards are not in Redis under the configured prefix")
+	}
+	if err := c.Del(t.Context(), keys...).Err(); err != nil {
+		t.Fatal(err)
 	}
 }

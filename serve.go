@@ -39,6 +39,9 @@ func serve(ctx context.Context, stderr io.Writer) error {
 		log.Info("embedded mode: SQLite store and in-process rate limits; run a single replica", "data_dir", cfg.DataDir)
 	}
 
+	if err := s.prepareBoards(ctx); err != nil {
+		return err
+	}
 	app := s.httpApp()
 	sched, err := s.scheduler()
 	if err != nil {

@@ -36,6 +36,7 @@ type services struct {
 	operators *domain.OperatorService
 	catalog   *domain.Catalog
 	actions   *domain.ActionService
+	boards    *domain.LeaderboardService
 	tokens    *token.Authority
 	metrics   *prometheus.Registry // served at /metrics: HTTP, jobs, Go runtime
 }
@@ -56,12 +57,16 @@ func openStore(ctx context.Context, cfg config.Config) (domain.Store, error) {
 }
 
 // openSharedState picks Redis when REDIS_URL is set, else in-process state (which
-// is only correct with a single replica).
-func openSharedState(ctx context.Context, cfg config.Config) (domain.SharedState, error) {
+// is only correct with a single replica), and the leaderboards that go with it.
+func openSharedState(ctx context.Context, cfg config.Config) (domain.SharedState, domain.Leaderboard, error) {
 	if cfg.RedisURL != "" {
-		return redis.Open(ctx, cfg.RedisURL, redis.WithKeyPrefix(cfg.RedisKeyPrefix))
+		rs, err := redis.Open(ctx, cfg.RedisURL, redis.WithKeyPrefix(cfg.RedisKeyPrefix))
+		if err != nil {
+			return nil, nil, err
+		}
+		return rs, redis.NewLeaderboard(rs), nil
 	}
-	return memory.NewSharedState(), nil
+	return memory.NewSharedState(), memory.NewLeaderboard(time.Now), nil
 }
 
 func loadTokenAuthority(cfg config.Config, log *slog.Logger) (*token.Authority, error) {
@@ -99,7 +104,8 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*services, 
 	if s.store, err = openStore(ctx, cfg); err != nil {
 		return nil, err
 	}
-	if s.state, err = openSharedState(ctx, cfg); err != nil {
+	var boards domain.Leaderboard
+	if s.state, boards, err = openSharedState(ctx, cfg); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -120,13 +126,17 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*services, 
 		Citizens: s.store, Operators: s.store, Sessions: s.store, Limiter: s.state, Verifier: verifier,
 		Now: domain.Now, RefreshTTL: cfg.RefreshTokenTTL, LoginAttempts: cfg.LoginAttempts, LoginWindow: cfg.LoginWindow,
 	}
-	s.citizens = &domain.CitizenService{Citizens: s.store, Sessions: s.store, Actions: s.store, Now: domain.Now}
+	s.boards = &domain.LeaderboardService{
+		Boards: boards, Citizens: s.store, Ledger: s.store, Locker: s.state, Now: domain.Now,
+		Retention: cfg.BoardRetention, Overlap: domain.DefaultBoardOverlap, Log: log,
+	}
+	s.citizens = &domain.CitizenService{Citizens: s.store, Sessions: s.store, Actions: s.store, Now: domain.Now, Members: s.boards}
 	s.operators = &domain.OperatorService{Operators: s.store, Now: domain.Now}
 	s.catalog = &domain.Catalog{Store: s.store, Now: domain.Now, Lead: cfg.CoefficientLead}
 	s.actions = &domain.ActionService{Actions: s.store, Catalog: s.catalog, Limiter: s.state, Now: domain.Now, Rules: domain.ActionRules{
 		MaxAge: cfg.ActionMaxAge, FutureSkew: cfg.ActionFutureSkew, DailyPoints: cfg.DailyPointsCap, PerMinute: cfg.ActionsPerMinute,
 		ReplayWaitStep: domain.DefaultActionRules.ReplayWaitStep, ReplayWaitMax: domain.DefaultActionRules.ReplayWaitMax,
-	}}
+	}, Credited: s.boards}
 	if !cfg.SkipSeed {
 		if err := s.seed(ctx); err != nil {
 			s.close()
@@ -173,7 +183,7 @@ func (s *services) refreshCatalog(ctx context.Context) {
 func (s *services) httpApp() *fiber.App {
 	return api.New(api.Deps{
 		Auth: s.auth, Citizens: s.citizens, Operators: s.operators, Tokens: s.tokens, Logger: s.log,
-		Actions: s.actions, Catalog: s.catalog, Levels: seeds.Levels(),
+		Actions: s.actions, Catalog: s.catalog, Levels: seeds.Levels(), Leaderboards: s.boards,
 		Readiness: []api.ReadinessCheck{
 			{Name: "store", Check: s.store.Ping},
 			{Name: "shared_state", Check: s.state.Ping},
@@ -192,8 +202,33 @@ func (s *services) httpApp() *fiber.App {
 func (s *services) scheduler() (*jobs.Scheduler, error) {
 	return jobs.New(jobs.Options{Locker: s.state, Logger: s.log, Metrics: s.metrics},
 		jobs.PruneSessions(s.store, domain.Now),
-		jobs.Reconcile(&domain.Reconciler{Actions: s.store, Now: domain.Now, Grace: time.Minute}, s.cfg.ReconcileEvery),
+		jobs.Reconcile(&domain.Reconciler{Actions: s.store, Now: domain.Now, Grace: time.Minute, Recovered: s.boards.Rebuild}, s.cfg.ReconcileEvery),
+		jobs.LeaderboardCatchUp(s.boards, s.cfg.BoardCatchUpEvery),
+		jobs.LeaderboardRebuild(s.boards, s.cfg.BoardRebuildCron),
 	)
+}
+
+// prepareBoards brings the leaderboards up to date before serving. The
+// in-process boards start empty and are rebuilt from the store here; Redis keeps
+// them across restarts, so only what was credited while no replica ran is caught
+// up (or everything rebuilt, if Redis lost them). Another replica doing the same
+// at this moment is fine: the boards are then its business.
+func (s *services) prepareBoards(ctx context.Context) error {
+	start := time.Now()
+	rep, err := s.boards.CatchUp(ctx)
+	switch {
+	case errors.Is(err, domain.ErrBoardsBusy):
+		s.log.Info("leaderboards are being maintained by another replica")
+		return nil
+	case err != nil:
+		return fmt.Errorf("preparing leaderboards: %w", err)
+	case rep.Rebuilt != nil:
+		s.log.Info("rebuilt leaderboards from the store", "citizens", rep.Rebuilt.Citizens,
+			"ledger_entries", rep.Rebuilt.Entries, "duration", time.Since(start).String())
+	default:
+		s.log.Info("leaderboards caught up", "ledger_entries", rep.Entries, "duration", time.Since(start).String())
+	}
+	return nil
 }
 
 func (s *services) close() {

@@ -49,7 +49,11 @@ type Config struct {
 	CoefficientLead  time.Duration `env:"CARBON_COEFFICIENT_LEAD" envDefault:"2m"`
 	CatalogRefresh   time.Duration `env:"CARBON_CATALOG_REFRESH" envDefault:"30s"`
 	ReconcileEvery   time.Duration `env:"CARBON_RECONCILE_EVERY" envDefault:"1h"`
-	SkipSeed         bool          `env:"CARBON_SKIP_SEED" envDefault:"false"`
+
+	BoardRetention    time.Duration `env:"CARBON_LEADERBOARD_RETENTION" envDefault:"168h"`
+	BoardCatchUpEvery time.Duration `env:"CARBON_LEADERBOARD_CATCHUP_EVERY" envDefault:"1m"`
+	BoardRebuildCron  string        `env:"CARBON_LEADERBOARD_REBUILD_CRON" envDefault:"CRON_TZ=Asia/Shanghai 30 4 * * *"`
+	SkipSeed          bool          `env:"CARBON_SKIP_SEED" envDefault:"false"`
 
 	BodyLimitBytes  int           `env:"CARBON_BODY_LIMIT_BYTES" envDefault:"65536"`
 	ShutdownTimeout time.Duration `env:"CARBON_SHUTDOWN_TIMEOUT" envDefault:"15s"`
@@ -144,6 +148,12 @@ func (c Config) validate() error {
 	}
 	if c.ReconcileEvery < time.Minute {
 		bad("CARBON_RECONCILE_EVERY", "must be at least 1m")
+	}
+	if c.BoardRetention < 24*time.Hour {
+		bad("CARBON_LEADERBOARD_RETENTION", "must be at least 24h")
+	}
+	if c.BoardCatchUpEvery < 10*time.Second || c.BoardCatchUpEvery > time.Hour {
+		bad("CARBON_LEADERBOARD_CATCHUP_EVERY", "must be between 10s and 1h: catch-up must come round well within the 6h in which the boards remember applied credits")
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("CARBON_SHUTDOWN_TIMEOUT", "must be positive")
