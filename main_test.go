@@ -398,14 +398,15 @@ func wipeRedisPrefix(t *testing.T, url, prefix string) {
 	}
 	c := goredis.NewClient(opt)
 	defer c.Close()
-	keys, err := c.Keys(t.Context(), prefix+"*").Result()
+	ctx := context.Background() // also called from Cleanup, when t.Context() is done
+	keys, err := c.Keys(ctx, prefix+"*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(keys) == 0 {
 		t.Fatal("nothing to wipe: the boards are not in Redis under the configured prefix")
 	}
-	if err := c.Del(t.Context(), keys...).Err(); err != nil {
+	if err := c.Del(ctx, keys...).Err(); err != nil {
 		t.Fatal(err)
 	}
 }
