@@ -36,7 +36,7 @@ func serve(ctx context.Context, stderr io.Writer) error {
 		log.Warn("dev login is ON: anyone can sign in as any phone number at POST /v1/auth/dev-login; set CARBON_DEV_LOGIN=false in production")
 	}
 	if !cfg.Production() && cfg.RedisURL == "" {
-		log.Info("embedded mode: SQLite store and in-process rate limits; run a single replica", "data_dir", cfg.DataDir)
+		log.Info("embedded mode: SQLite store, in-process leaderboards and rate limits; run a single replica", "data_dir", cfg.DataDir)
 	}
 
 	if err := s.prepareBoards(ctx); err != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -155,6 +156,9 @@ func (c Config) validate() error {
 	if c.BoardCatchUpEvery < 10*time.Second || c.BoardCatchUpEvery > time.Hour {
 		bad("CARBON_LEADERBOARD_CATCHUP_EVERY", "must be between 10s and 1h: catch-up must come round well within the 6h in which the boards remember applied credits")
 	}
+	if err := checkCron(c.BoardRebuildCron); err != nil {
+		bad("CARBON_LEADERBOARD_REBUILD_CRON", err.Error())
+	}
 	if c.ShutdownTimeout <= 0 {
 		bad("CARBON_SHUTDOWN_TIMEOUT", "must be positive")
 	}
@@ -195,3 +199,20 @@ func (c Config) SigningKeyFile() string {
 
 // SQLitePath is the embedded store's database file.
 func (c Config) SQLitePath() string { return filepath.Join(c.DataDir, "carbon.db") }
+
+// checkCron catches the usual mistakes in a five-field cron spec with an optional
+// CRON_TZ=Zone in front, so that start-up names the variable; the scheduler
+// parses the fields themselves.
+func checkCron(spec string) error {
+	fields := strings.Fields(spec)
+	if len(fields) > 0 && strings.HasPrefix(fields[0], "CRON_TZ=") {
+		if _, err := time.LoadLocation(strings.TrimPrefix(fields[0], "CRON_TZ=")); err != nil {
+			return fmt.Errorf("unknown time zone in %q", fields[0])
+		}
+		fields = fields[1:]
+	}
+	if len(fields) != 5 {
+		return fmt.Errorf("must be five cron fields (minute hour day month weekday), optionally after CRON_TZ=Zone; got %q", spec)
+	}
+	return nil
+}

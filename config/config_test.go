@@ -36,15 +36,20 @@ func TestProductionTurnsDevLoginOffUnlessAskedFor(t *testing.T) {
 
 func TestBadValuesNameTheVariable(t *testing.T) {
 	cases := map[string]map[string]string{
-		"PORT":                     {"PORT": "http"},
-		"PORT ":                    {"PORT": "70000"},
-		"CARBON_DEV_LOGIN":         {"CARBON_DEV_LOGIN": "maybe"},
-		"CARBON_ACCESS_TOKEN_TTL":  {"CARBON_ACCESS_TOKEN_TTL": "forever"},
-		"CARBON_ACCESS_TOKEN_TTL ": {"CARBON_ACCESS_TOKEN_TTL": "1s"},
-		"CARBON_LOG_LEVEL":         {"CARBON_LOG_LEVEL": "loud"},
-		"CARBON_JWT_KEY_FILE":      {"MONGODB_URI": "mongodb://db"},
-		"CARBON_BODY_LIMIT_BYTES":  {"CARBON_BODY_LIMIT_BYTES": "10"},
-		"CARBON_REFRESH_TOKEN_TTL": {"CARBON_REFRESH_TOKEN_TTL": "1m"},
+		"PORT":                              {"PORT": "http"},
+		"PORT ":                             {"PORT": "70000"},
+		"CARBON_DEV_LOGIN":                  {"CARBON_DEV_LOGIN": "maybe"},
+		"CARBON_ACCESS_TOKEN_TTL":           {"CARBON_ACCESS_TOKEN_TTL": "forever"},
+		"CARBON_ACCESS_TOKEN_TTL ":          {"CARBON_ACCESS_TOKEN_TTL": "1s"},
+		"CARBON_LOG_LEVEL":                  {"CARBON_LOG_LEVEL": "loud"},
+		"CARBON_JWT_KEY_FILE":               {"MONGODB_URI": "mongodb://db"},
+		"CARBON_BODY_LIMIT_BYTES":           {"CARBON_BODY_LIMIT_BYTES": "10"},
+		"CARBON_REFRESH_TOKEN_TTL":          {"CARBON_REFRESH_TOKEN_TTL": "1m"},
+		"CARBON_LEADERBOARD_RETENTION":      {"CARBON_LEADERBOARD_RETENTION": "1h"},
+		"CARBON_LEADERBOARD_CATCHUP_EVERY":  {"CARBON_LEADERBOARD_CATCHUP_EVERY": "1s"},
+		"CARBON_LEADERBOARD_CATCHUP_EVERY ": {"CARBON_LEADERBOARD_CATCHUP_EVERY": "6h"},
+		"CARBON_LEADERBOARD_REBUILD_CRON":   {"CARBON_LEADERBOARD_REBUILD_CRON": "every day"},
+		"CARBON_LEADERBOARD_REBUILD_CRON ":  {"CARBON_LEADERBOARD_REBUILD_CRON": "CRON_TZ=Mars/Olympus 0 4 * * *"},
 	}
 	for want, vars := range cases {
 		t.Run(want, func(t *testing.T) {
