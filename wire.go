@@ -128,7 +128,7 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*services, 
 	}
 	s.boards = &domain.LeaderboardService{
 		Boards: boards, Citizens: s.store, Ledger: s.store, Locker: s.state, Now: domain.Now,
-		Retention: cfg.BoardRetention, Overlap: domain.DefaultBoardOverlap, Log: log,
+		Retention: cfg.BoardRetention, Overlap: domain.DefaultBoardOverlap, RebuildWait: domain.DefaultBoardRebuildWait, Log: log,
 	}
 	s.citizens = &domain.CitizenService{Citizens: s.store, Sessions: s.store, Actions: s.store, Now: domain.Now, Members: s.boards}
 	s.operators = &domain.OperatorService{Operators: s.store, Now: domain.Now}

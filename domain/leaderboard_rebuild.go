@@ -26,7 +26,7 @@ type CatchUpReport struct {
 // watermark (new, or Redis lost its data) or one so old that entries applied
 // before it may have been forgotten by deduplication. Safe to run at any time.
 func (s *LeaderboardService) CatchUp(ctx context.Context) (CatchUpReport, error) {
-	return withMaintenanceLock(ctx, s.Locker, func(ctx context.Context) (CatchUpReport, error) {
+	return withMaintenanceLock(ctx, s.Locker, 0, func(ctx context.Context) (CatchUpReport, error) {
 		now := s.Now()
 		wm, err := s.Boards.Watermark(ctx)
 		if err != nil {
@@ -46,9 +46,9 @@ func (s *LeaderboardService) CatchUp(ctx context.Context) (CatchUpReport, error)
 
 // Rebuild recomputes every board from the store's citizens and ledger into new
 // boards and swaps them in atomically, then catches up with what was credited
-// meanwhile.
+// meanwhile. It waits up to RebuildWait for maintenance in progress elsewhere.
 func (s *LeaderboardService) Rebuild(ctx context.Context) (RebuildReport, error) {
-	return withMaintenanceLock(ctx, s.Locker, s.rebuild)
+	return withMaintenanceLock(ctx, s.Locker, s.RebuildWait, s.rebuild)
 }
 
 func (s *LeaderboardService) rebuild(ctx context.Context) (RebuildReport, error) {
@@ -175,15 +175,25 @@ func scanAll[T any](ctx context.Context, page func(context.Context, string, int)
 // withMaintenanceLock runs f while holding the boards' maintenance lock, so two
 // rebuilds (or a rebuild and a catch-up) never interleave: a catch-up running
 // after another rebuild's swap could apply entries the new boards already hold.
-func withMaintenanceLock[T any](ctx context.Context, l Locker, f func(context.Context) (T, error)) (T, error) {
+func withMaintenanceLock[T any](ctx context.Context, l Locker, wait time.Duration, f func(context.Context) (T, error)) (T, error) {
 	var zero T
-	lock, ok, err := l.TryLock(ctx, maintenanceLockKey, maintenanceLockTTL)
-	if err != nil {
-		return zero, err
+	deadline := time.Now().Add(wait)
+	for {
+		lock, ok, err := l.TryLock(ctx, maintenanceLockKey, maintenanceLockTTL)
+		if err != nil {
+			return zero, err
+		}
+		if ok {
+			defer func() { _ = lock.Release(context.WithoutCancel(ctx)) }()
+			return f(ctx)
+		}
+		if !time.Now().Before(deadline) {
+			return zero, ErrBoardsBusy
+		}
+		select {
+		case <-ctx.Done():
+			return zero, ctx.Err()
+		case <-time.After(lockPollInterval):
+		}
 	}
-	if !ok {
-		return zero, ErrBoardsBusy
-	}
-	defer func() { _ = lock.Release(context.WithoutCancel(ctx)) }()
-	return f(ctx)
 }

@@ -31,17 +31,23 @@ type LeaderboardService struct {
 	// entries stamped before it but committed after it (group commit, a slow
 	// request) to show up.
 	Overlap time.Duration
-	Log     *slog.Logger
+	// RebuildWait is how long Rebuild waits for a catch-up in progress before it
+	// gives up as busy (catch-up runs every minute, and a cron rebuild fires on
+	// the same minute); zero gives up at once.
+	RebuildWait time.Duration
+	Log         *slog.Logger
 }
 
 // Defaults for LeaderboardService, used by the server unless configured.
 const (
-	DefaultBoardRetention = 7 * 24 * time.Hour
-	DefaultBoardOverlap   = 2 * time.Minute
-	boardScanPage         = 1000
-	maintenanceLockTTL    = 30 * time.Minute
-	maintenanceLockKey    = "leaderboards:maintenance"
-	boardUpdateTimeout    = 2 * time.Second
+	DefaultBoardRetention   = 7 * 24 * time.Hour
+	DefaultBoardOverlap     = 2 * time.Minute
+	boardScanPage           = 1000
+	maintenanceLockTTL      = 30 * time.Minute
+	maintenanceLockKey      = "leaderboards:maintenance"
+	boardUpdateTimeout      = 2 * time.Second
+	DefaultBoardRebuildWait = 2 * time.Minute
+	lockPollInterval        = 250 * time.Millisecond
 )
 
 // ErrBoardsBusy is returned by Rebuild and CatchUp while another replica (or

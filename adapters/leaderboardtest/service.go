@@ -598,4 +598,39 @@ func runMaintenance(t *testing.T, open func(t *testing.T) domain.Leaderboard) {
 		w.catchUp("catch-up after the rebuild")
 		w.checkBoards("after the rebuild", w.lb, w.expected(), []string{a.ID})
 	})
+
+	svcRule(t, "with RebuildWait a rebuild waits for maintenance in progress", open, recently, func(w *world) {
+		a := w.citizen("A", "")
+		w.credited(w.act(a.ID, 100, w.clock.Now()))
+		entered, release := make(chan struct{}), make(chan struct{})
+		var once atomic.Bool
+		w.store.beforeScanCitizens = func() {
+			if once.CompareAndSwap(false, true) {
+				close(entered)
+				<-release
+			}
+		}
+		done := make(chan error)
+		go func() {
+			_, err := w.svc.Rebuild(ctx(w.t))
+			done <- err
+		}()
+		<-entered
+		waiting := *w.svc
+		waiting.RebuildWait = time.Minute
+		second := make(chan error)
+		go func() {
+			_, err := waiting.Rebuild(ctx(w.t))
+			second <- err
+		}()
+		time.Sleep(300 * time.Millisecond) // the second rebuild is polling the lock by now
+		close(release)
+		if err := <-done; err != nil {
+			w.t.Fatalf("the held rebuild: %v", err)
+		}
+		if err := <-second; err != nil {
+			w.t.Fatalf("the waiting rebuild: %v; want it to run once the lock was free", err)
+		}
+		w.checkBoards("after both rebuilds", w.lb, w.expected(), []string{a.ID})
+	})
 }
