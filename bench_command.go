@@ -44,34 +44,13 @@ func benchCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	dataDir := *dir
-	if dataDir == "" {
-		if dataDir, err = os.MkdirTemp("", "carbon-bench-"); err != nil {
-			return err
-		}
-		defer os.RemoveAll(dataDir)
-	}
-	cfg, err := config.LoadFrom(map[string]string{
-		"CARBON_DATA_DIR":           dataDir,
-		"CARBON_DAILY_POINTS_CAP":   strconv.FormatInt(*dailyCap, 10),
-		"CARBON_ACTIONS_PER_MINUTE": strconv.Itoa(*perMinute),
-		"CARBON_ACCESS_TOKEN_TTL":   "1h",
-		"CARBON_LOG_LEVEL":          "info",
-	})
+	setup, err := newBenchSetup(*dir, "carbon-bench-", *logFile, *dailyCap, *perMinute)
 	if err != nil {
 		return err
 	}
-	logOut, logDesc := io.Discard, "request log formatted at info level (as in production) and discarded"
-	if *logFile != "" {
-		f, err := os.Create(*logFile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		logOut, logDesc = f, "request log written to "+*logFile
-	}
+	defer setup.close()
 	bench.InstallSQLiteHooks() // before the store opens: counts its commits
-	s, err := wire(ctx, cfg, slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel})))
+	s, err := wire(ctx, setup.cfg, setup.log)
 	if err != nil {
 		return err
 	}
@@ -82,25 +61,84 @@ func benchCommand(ctx context.Context, args []string, stdout io.Writer) error {
 		Prefill: *prefill, PrefillConcurrency: *prefillConcurrency, Phases: selected,
 		CPUProfile: *cpuProfile, Trace: *traceFile, Progress: os.Stderr,
 		Notes: []string{
-			fmt.Sprintf("data dir %s; wiring as `serve` (wire()), without the scheduled jobs", dataDir),
+			fmt.Sprintf("data dir %s; wiring as `serve` (wire()), without the scheduled jobs", setup.dataDir),
 			fmt.Sprintf("CARBON_DAILY_POINTS_CAP=%d (0 = off, so the citizen-wide cap never turns a request into a 422), "+
-				"per-type caps as seeded; CARBON_ACTIONS_PER_MINUTE=%d per citizen; %s", *dailyCap, *perMinute, logDesc),
+				"per-type caps as seeded; CARBON_ACTIONS_PER_MINUTE=%d per citizen; %s", *dailyCap, *perMinute, setup.logDesc),
 		},
 	}
 	rep, err := bench.Run(ctx, bench.System{
 		Store: s.store, Actions: s.actions, Catalog: s.catalog, Tokens: s.tokens, NewApp: s.httpApp,
-		Adapter: "the embedded default: SQLite (" + cfg.SQLitePath() + ") + in-process shared state",
+		Adapter: "the embedded default: SQLite (" + setup.cfg.SQLitePath() + ") + in-process shared state",
 		Commits: bench.SQLiteWriterCommits,
 	}, opt)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(os.Stderr, "counting SQLite work per action on a separate file ...")
-	if rep.SQLite, err = bench.MeasureSQLite(ctx, dataDir, 700, 1, *concurrency); err != nil {
+	if rep.SQLite, err = bench.MeasureSQLite(ctx, setup.dataDir, 700, 1, *concurrency); err != nil {
 		fmt.Fprintln(os.Stderr, "counting SQLite work:", err)
 	}
 	fmt.Fprintln(stdout)
 	rep.Print(stdout)
 	fmt.Fprintln(stdout, "MongoDB round trips per action (FerretDB in-process, test-only): go test -run TestRoundTrips -v ./bench/")
 	return nil
+}
+
+// benchSetup is what the benchmark commands run on besides the wiring: a data
+// directory, the configuration for it and the request log.
+type benchSetup struct {
+	dataDir string
+	cfg     config.Config
+	log     *slog.Logger
+	logDesc string   // where the request log goes, for the report's notes
+	closers []func() // run by close, last first
+}
+
+// newBenchSetup prepares a benchmark command's run on dir, or on a new
+// temporary directory (named after tempPattern, as os.MkdirTemp) that close
+// removes. The configuration has no REDIS_URL, so wire() picks in-process
+// shared state and boards; dailyCap and perMinute are CARBON_DAILY_POINTS_CAP
+// and CARBON_ACTIONS_PER_MINUTE. The request log is formatted at info level,
+// as in production, and written to logFile, or discarded when logFile is "".
+func newBenchSetup(dir, tempPattern, logFile string, dailyCap int64, perMinute int) (_ *benchSetup, err error) {
+	b := &benchSetup{dataDir: dir}
+	defer func() {
+		if err != nil {
+			b.close()
+		}
+	}()
+	if b.dataDir == "" {
+		if b.dataDir, err = os.MkdirTemp("", tempPattern); err != nil {
+			return nil, err
+		}
+		b.closers = append(b.closers, func() { os.RemoveAll(b.dataDir) })
+	}
+	b.cfg, err = config.LoadFrom(map[string]string{
+		"CARBON_DATA_DIR":           b.dataDir,
+		"CARBON_DAILY_POINTS_CAP":   strconv.FormatInt(dailyCap, 10),
+		"CARBON_ACTIONS_PER_MINUTE": strconv.Itoa(perMinute),
+		"CARBON_ACCESS_TOKEN_TTL":   "1h",
+		"CARBON_LOG_LEVEL":          "info",
+	})
+	if err != nil {
+		return nil, err
+	}
+	logOut := io.Discard
+	b.logDesc = "request log formatted at info level (as in production) and discarded"
+	if logFile != "" {
+		f, err := os.Create(logFile)
+		if err != nil {
+			return nil, err
+		}
+		b.closers = append(b.closers, func() { f.Close() })
+		logOut, b.logDesc = f, "request log written to "+logFile
+	}
+	b.log = slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: b.cfg.LogLevel}))
+	return b, nil
+}
+
+func (b *benchSetup) close() {
+	for i := len(b.closers) - 1; i >= 0; i-- {
+		b.closers[i]()
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/url"
 	"os"
 	"os/signal"
@@ -21,7 +20,6 @@ import (
 	"github.com/huzhou-lvdaitong/carbon-account/adapters/memory"
 	"github.com/huzhou-lvdaitong/carbon-account/adapters/redis"
 	"github.com/huzhou-lvdaitong/carbon-account/bench/boards"
-	"github.com/huzhou-lvdaitong/carbon-account/config"
 	"github.com/huzhou-lvdaitong/carbon-account/domain"
 )
 
@@ -52,36 +50,25 @@ func benchLeaderboardsCommand(ctx context.Context, args []string, stdout io.Writ
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	dataDir := *dir
-	if dataDir == "" {
-		if dataDir, err = os.MkdirTemp("", "carbon-bench-boards-"); err != nil {
-			return err
-		}
-		defer os.RemoveAll(dataDir)
-	}
-	// No REDIS_URL here: wire() then picks in-process shared state and boards;
-	// the Redis boards are opened below, and the service is pointed at each.
-	cfg, err := config.LoadFrom(map[string]string{
-		"CARBON_DATA_DIR":           dataDir,
-		"CARBON_DAILY_POINTS_CAP":   "0",
-		"CARBON_ACTIONS_PER_MINUTE": "0",
-		"CARBON_ACCESS_TOKEN_TTL":   "1h",
-		"CARBON_LOG_LEVEL":          "info",
-	})
+	// Request logs formatted at info level as in production, then dropped.
+	setup, err := newBenchSetup(*dir, "carbon-bench-boards-", "", 0, 0)
 	if err != nil {
 		return err
 	}
-	// Request logs formatted at info level as in production, then dropped.
-	s, err := wire(ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: cfg.LogLevel})))
+	defer setup.close()
+	// No REDIS_URL in the setup: wire() picks in-process shared state and
+	// boards; the Redis boards are opened below, and the service is pointed at
+	// each.
+	s, err := wire(ctx, setup.cfg, setup.log)
 	if err != nil {
 		return err
 	}
 	defer s.close()
 
 	sys := boards.System{
-		Store: s.store, SQLitePath: cfg.SQLitePath(), Boards: s.boards, Actions: s.actions, Catalog: s.catalog,
+		Store: s.store, SQLitePath: setup.cfg.SQLitePath(), Boards: s.boards, Actions: s.actions, Catalog: s.catalog,
 		Tokens: s.tokens, NewApp: s.httpApp,
-		StoreDesc: "SQLite " + cfg.SQLitePath() + " and in-process shared state, wired as `serve` (wire()) without the scheduled jobs",
+		StoreDesc: "SQLite " + setup.cfg.SQLitePath() + " and in-process shared state, wired as `serve` (wire()) without the scheduled jobs",
 	}
 	want := strings.Split(*adapters, ",")
 	for _, a := range want {
@@ -123,8 +110,8 @@ func benchLeaderboardsCommand(ctx context.Context, args []string, stdout io.Writ
 		Members: *members, Citizens: *citizens, Concurrency: *concurrency, Duration: *duration, Warmup: *warmup,
 		RebuildEntries: *rebuildEntries, RebuildCitizens: *rebuildCitizens, Phases: selected, Progress: os.Stderr,
 		Notes: []string{
-			fmt.Sprintf("data dir %s; CARBON_DAILY_POINTS_CAP=0, CARBON_ACTIONS_PER_MINUTE=0, per-type caps as seeded; "+
-				"request log formatted at info level (as in production) and discarded", dataDir),
+			fmt.Sprintf("data dir %s; CARBON_DAILY_POINTS_CAP=0, CARBON_ACTIONS_PER_MINUTE=0, per-type caps as seeded; %s",
+				setup.dataDir, setup.logDesc),
 		},
 	})
 	if err != nil {

@@ -36,7 +36,11 @@ func TestBoardsEqualTheStoresLedger(t *testing.T) {
 		prefix := fmt.Sprintf("boards-it-%d:", time.Now().UnixNano())
 		s := wireForBoards(t, prefix)
 		t.Cleanup(func() { wipeRedisPrefix(t, url, prefix) })
-		exerciseBoards(t, s, func() { wipeRedisPrefix(t, url, prefix) })
+		exerciseBoards(t, s, func() {
+			if wipeRedisPrefix(t, url, prefix) == 0 {
+				t.Fatal("no Redis keys under the prefix: the boards are not in Redis")
+			}
+		})
 	})
 }
 

@@ -36,18 +36,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
-	"slices"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/huzhou-lvdaitong/carbon-account/api/token"
+	"github.com/huzhou-lvdaitong/carbon-account/bench/measure"
 	"github.com/huzhou-lvdaitong/carbon-account/domain"
 )
 
@@ -81,28 +77,9 @@ const (
 // AllPhases in the order they run.
 var AllPhases = []Phase{PhaseDirect, PhaseService, PhaseHTTP}
 
-// ParsePhases reads a comma-separated list of phases.
-func ParsePhases(s string) ([]Phase, error) {
-	var out []Phase
-	for _, p := range strings.Split(s, ",") {
-		p = strings.TrimSpace(p)
-		if p == "" {
-			continue
-		}
-		if !slices.Contains(AllPhases, Phase(p)) {
-			return nil, fmt.Errorf("unknown phase %q (want direct, service or http)", p)
-		}
-		if !slices.Contains(out, Phase(p)) {
-			out = append(out, Phase(p))
-		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no phase selected")
-	}
-	// Always in the canonical order, so the ratios read the same way.
-	slices.SortFunc(out, func(a, b Phase) int { return slices.Index(AllPhases, a) - slices.Index(AllPhases, b) })
-	return out, nil
-}
+// ParsePhases reads a comma-separated list of phases (direct, service or http)
+// into the order of AllPhases.
+func ParsePhases(s string) ([]Phase, error) { return measure.ParsePhases(s, AllPhases) }
 
 // Options size the benchmark.
 type Options struct {
@@ -189,7 +166,7 @@ type Row struct {
 
 // Report is the outcome of Run.
 type Report struct {
-	Machine     Machine
+	Machine     measure.Machine
 	Adapter     string
 	Options     Options
 	Kinds       []Kind
@@ -214,32 +191,6 @@ func (r *Report) Row(round int, p Phase) *Row {
 	return nil
 }
 
-// Machine describes where the benchmark ran.
-type Machine struct {
-	OS, Arch, CPUModel, GoVersion string
-	NumCPU, GOMAXPROCS            int
-}
-
-func machine() Machine {
-	return Machine{
-		OS: runtime.GOOS, Arch: runtime.GOARCH, CPUModel: cpuModel(), GoVersion: runtime.Version(),
-		NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
-	}
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
 // Run benchmarks sys. It creates opt.Citizens citizens in the store, serves the
 // HTTP app on a loopback port, runs round 1, prefills, runs round 2 and checks
 // that every citizen's balance still equals their ledger.
@@ -257,7 +208,7 @@ func Run(ctx context.Context, sys System, opt Options) (*Report, error) {
 		return nil, err
 	}
 	defer e.close()
-	rep := &Report{Machine: machine(), Adapter: sys.Adapter, Options: opt, Kinds: e.kinds, Prefill: opt.Prefill, Started: time.Now()}
+	rep := &Report{Machine: measure.ThisMachine(), Adapter: sys.Adapter, Options: opt, Kinds: e.kinds, Prefill: opt.Prefill, Started: time.Now()}
 
 	rounds := 1
 	if opt.Prefill > 0 {
@@ -288,10 +239,9 @@ func Run(ctx context.Context, sys System, opt Options) (*Report, error) {
 // phaseRun accumulates one phase of a round over its slices.
 type phaseRun struct {
 	row      Row
-	workers  []worker
-	lat      []time.Duration
-	attempts int64
-	calls    CallCounts // summed over the slices, warm-ups included
+	workers  []measure.Worker
+	done     measure.Calls // summed over the slices
+	calls    CallCounts    // summed over the slices, warm-ups included
 	cpu      time.Duration
 	gc       runtimeStats
 	commits  int64
@@ -305,7 +255,7 @@ func (e *env) round(ctx context.Context, round int, opt Options) ([]Row, error) 
 	}
 	runs := make([]*phaseRun, len(opt.Phases))
 	for k, p := range opt.Phases {
-		r := &phaseRun{row: Row{Round: round, Phase: p, Failed: map[string]int64{}, FailSample: map[string]string{}}}
+		r := &phaseRun{row: Row{Round: round, Phase: p}}
 		for i := range opt.Concurrency {
 			w, err := e.newWorker(p, fmt.Sprintf("r%d%c%d-", round, p[0], i), uint64(round*1000+i))
 			if err != nil {
@@ -343,26 +293,23 @@ func (e *env) round(ctx context.Context, round int, opt Options) ([]Row, error) 
 	rows := make([]Row, len(runs))
 	for k, r := range runs {
 		row := r.row
-		slices.Sort(r.lat)
-		row.OK = int64(len(r.lat))
+		row.Failed, row.FailSample = r.done.Failed, r.done.Sample
+		row.OK = int64(len(r.done.Lat))
 		row.Throughput = float64(row.OK) / r.measured.Seconds()
-		row.P50, row.P99 = percentile(r.lat, 0.50), percentile(r.lat, 0.99)
-		if len(r.lat) > 0 {
-			row.Max = r.lat[len(r.lat)-1]
-		}
-		if done := row.OK + sum(row.Failed); done > 0 {
+		row.P50, row.P99, row.Max = r.done.Latency()
+		if done := row.OK + measure.Sum(row.Failed); done > 0 {
 			row.CPUPerAction = r.cpu / time.Duration(done)
 			row.GCCPUPerAction = r.gc.gcCPU / time.Duration(done)
 		}
 		row.GCCycles, row.HeapLive = r.gc.gcCycles, r.gc.heapLive
-		row.Calls = r.calls.per(r.attempts)
+		row.Calls = r.calls.per(r.done.Attempts)
 		row.CommitsPerAction = -1
-		if e.sys.Commits != nil && r.attempts > 0 {
-			row.CommitsPerAction = float64(r.commits) / float64(r.attempts)
+		if e.sys.Commits != nil && r.done.Attempts > 0 {
+			row.CommitsPerAction = float64(r.commits) / float64(r.done.Attempts)
 		}
 		rows[k] = row
 		fmt.Fprintf(opt.Progress, "round %d %-7s %8.0f actions/s  p50 %-9s p99 %-9s failed %d\n",
-			round, row.Phase, row.Throughput, fmtDur(row.P50), fmtDur(row.P99), sum(row.Failed))
+			round, row.Phase, row.Throughput, measure.Dur(row.P50), measure.Dur(row.P99), measure.Sum(row.Failed))
 	}
 	return rows, nil
 }
@@ -402,118 +349,32 @@ func startProfiles(opt Options, round int) (stop func(), err error) {
 	return stop, nil
 }
 
-// slice runs r's workers for warmup, then dur measured, and adds what completed
-// inside the measured window to r; ok is the successes among them. Only calls
-// that complete inside the window count, so the rate is unbiased by calls in
-// flight at either edge.
+// slice runs r's workers for warmup, then dur measured (measure.ClosedLoop),
+// and adds what completed inside the measured window to r; ok is the successes
+// among them.
 func (e *env) slice(ctx context.Context, r *phaseRun, warmup, dur time.Duration) (ok int64, err error) {
 	before := e.counter.snapshot()
 	commits0 := e.commits()
-	var attempts atomic.Int64
-	from := time.Now().Add(warmup)
-	until := from.Add(dur)
-
 	// The process's CPU time and GC work over exactly the measured window.
-	var cpu0, cpu1 time.Duration
-	var rt0, rt1 runtimeStats
-	watch := make(chan struct{})
-	go func() {
-		defer close(watch)
-		time.Sleep(time.Until(from))
-		cpu0, rt0 = processCPU(), readRuntimeStats()
-		time.Sleep(time.Until(until))
-		cpu1, rt1 = processCPU(), readRuntimeStats()
-	}()
-
-	// The store calls get a context that is never cancelled, as the HTTP
-	// handlers' (Fiber's UserContext is context.Background()): a cancellable one
-	// makes the SQLite driver start a goroutine per statement to watch it.
-	callCtx := context.WithoutCancel(ctx)
-	results := make([]workerResult, len(r.workers))
-	capHint := max(256, int(dur.Seconds()*60000)/len(r.workers)) // ~60k/s before the slices grow
-	var wg sync.WaitGroup
-	for i, w := range r.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res := workerResult{lat: make([]time.Duration, 0, capHint), failed: map[string]int64{}, sample: map[string]string{}}
-			var n int64
-			for ctx.Err() == nil {
-				w.next()
-				t0 := time.Now()
-				if !t0.Before(until) {
-					break
-				}
-				out := w.do(callCtx)
-				t1 := time.Now()
-				n++
-				if t1.Before(from) || t1.After(until) {
-					continue
-				}
-				if out.ok {
-					res.lat = append(res.lat, t1.Sub(t0))
-					continue
-				}
-				res.failed[out.key]++
-				if _, ok := res.sample[out.key]; !ok {
-					res.sample[out.key] = out.detail
-				}
-			}
-			attempts.Add(n)
-			results[i] = res
-		}()
-	}
-	wg.Wait()
-	<-watch
+	var cpu [2]time.Duration
+	var rt [2]runtimeStats
+	done := measure.ClosedLoop(ctx, r.workers, warmup, dur, 60000, // ~60k/s before the slices grow
+		func(edge int) { cpu[edge], rt[edge] = measure.ProcessCPU(), readRuntimeStats() })
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	for i := range results {
-		res := &results[i]
-		r.lat = append(r.lat, res.lat...)
-		ok += int64(len(res.lat))
-		for k, v := range res.failed {
-			r.row.Failed[k] += v
-			if _, ok := r.row.FailSample[k]; !ok {
-				r.row.FailSample[k] = res.sample[k]
-			}
-		}
-	}
+	r.done.Add(done)
 	after := e.counter.snapshot()
 	r.commits += e.commits() - commits0
 	for i := range r.calls {
 		r.calls[i] += after[i] - before[i]
 	}
-	r.attempts += attempts.Load()
-	r.cpu += cpu1 - cpu0
-	r.gc.gcCPU += rt1.gcCPU - rt0.gcCPU
-	r.gc.gcCycles += rt1.gcCycles - rt0.gcCycles
-	r.gc.heapLive = rt1.heapLive
+	r.cpu += cpu[1] - cpu[0]
+	r.gc.gcCPU += rt[1].gcCPU - rt[0].gcCPU
+	r.gc.gcCycles += rt[1].gcCycles - rt[0].gcCycles
+	r.gc.heapLive = rt[1].heapLive
 	r.measured += dur
-	return ok, nil
-}
-
-type workerResult struct {
-	lat    []time.Duration
-	failed map[string]int64
-	sample map[string]string
-}
-
-// percentile is the nearest-rank percentile of sorted values.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(float64(len(sorted))*p+0.999999999) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
-func sum(m map[string]int64) int64 {
-	var n int64
-	for _, v := range m {
-		n += v
-	}
-	return n
+	return int64(len(done.Lat)), nil
 }
 
 // checkBalances pages through every citizen's balance check.

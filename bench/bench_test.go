@@ -5,67 +5,23 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
-
-	"github.com/huzhou-lvdaitong/carbon-account/adapters/memory"
-	"github.com/huzhou-lvdaitong/carbon-account/adapters/sqlite"
-	"github.com/huzhou-lvdaitong/carbon-account/api"
-	"github.com/huzhou-lvdaitong/carbon-account/api/token"
-	"github.com/huzhou-lvdaitong/carbon-account/domain"
-	"github.com/huzhou-lvdaitong/carbon-account/seeds"
+	"github.com/huzhou-lvdaitong/carbon-account/bench/internal/benchtest"
+	"github.com/huzhou-lvdaitong/carbon-account/bench/measure"
 )
 
-// newTestSystem wires the API on a fresh SQLite file and in-process shared state,
-// as api/harness_test.go does, with no rate limit and no daily points cap. The
-// root command uses the real wiring (wire()) instead.
+// newTestSystem wires the API on a fresh SQLite file and in-process shared state
+// (benchtest), with no rate limit and no daily points cap. The root command uses
+// the real wiring (wire()) instead.
 func newTestSystem(tb testing.TB) System {
 	tb.Helper()
-	ctx := context.Background()
-	dir := tb.TempDir()
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "carbon.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	state := memory.NewSharedState()
-	tb.Cleanup(func() { _ = state.Close(); _ = store.Close() })
-	key, _, err := token.LoadOrGenerateKeyFile(filepath.Join(dir, "k.pem"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tokens := token.NewAuthority(key, nil, "carbon-account", "carbon-account-api", 15*time.Minute, time.Now)
-	if _, err := seeds.Load(ctx, store, domain.Now()); err != nil {
-		tb.Fatal(err)
-	}
-	catalog := &domain.Catalog{Store: store, Now: domain.Now}
-	if err := catalog.Reload(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	rules := domain.DefaultActionRules
-	rules.DailyPoints, rules.PerMinute = 0, 0
-	actions := &domain.ActionService{Actions: store, Catalog: catalog, Limiter: state, Now: domain.Now, Rules: rules}
-	auth := &domain.AuthService{Citizens: store, Operators: store, Sessions: store, Limiter: state,
-		Now: domain.Now, RefreshTTL: 24 * time.Hour, LoginAttempts: 5, LoginWindow: time.Minute}
-	return System{
-		Store: store, Actions: actions, Catalog: catalog, Tokens: tokens, Adapter: "SQLite (test wiring)",
-		NewApp: func() *fiber.App {
-			return api.New(api.Deps{
-				Auth: auth, Actions: actions, Catalog: catalog, Levels: seeds.Levels(), Tokens: tokens,
-				Citizens:  &domain.CitizenService{Citizens: store, Sessions: store, Actions: store, Now: domain.Now},
-				Operators: &domain.OperatorService{Operators: store, Now: domain.Now},
-				// Request logs formatted as in production, then dropped.
-				Logger:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
-				BodyLimitBytes: 64 << 10, Version: "bench",
-			})
-		},
-	}
+	w := benchtest.New(tb)
+	return System{Store: w.Store, Actions: w.Actions, Catalog: w.Catalog, Tokens: w.Tokens, NewApp: w.NewApp, Adapter: "SQLite (test wiring)"}
 }
 
 // TestRunSmall runs the whole benchmark at a tiny size: every phase records
@@ -106,34 +62,6 @@ func TestRunSmall(t *testing.T) {
 	}
 	if rep.Consistent != 300 || rep.Inconsistent != 0 {
 		t.Errorf("ledger check: %d consistent, %d not; want 300 and 0", rep.Consistent, rep.Inconsistent)
-	}
-}
-
-func TestPercentileIsNearestRank(t *testing.T) {
-	var v []time.Duration
-	for i := 1; i <= 200; i++ {
-		v = append(v, time.Duration(i))
-	}
-	for _, c := range []struct {
-		p    float64
-		want time.Duration
-	}{{0.50, 100}, {0.99, 198}, {1, 200}, {0.001, 1}} {
-		if got := percentile(v, c.p); got != c.want {
-			t.Errorf("percentile(1..200, %v) = %d, want %d", c.p, got, c.want)
-		}
-	}
-	if got := percentile(nil, 0.5); got != 0 {
-		t.Errorf("percentile of nothing = %d", got)
-	}
-}
-
-func TestParsePhases(t *testing.T) {
-	got, err := ParsePhases("http, direct,http")
-	if err != nil || !slices.Equal(got, []Phase{PhaseDirect, PhaseHTTP}) {
-		t.Errorf("ParsePhases = %v, %v", got, err)
-	}
-	if _, err := ParsePhases("grpc"); err == nil {
-		t.Error("ParsePhases accepted an unknown phase")
 	}
 }
 
@@ -184,14 +112,14 @@ func benchmarkPhase(b *testing.B, p Phase) {
 		}
 		lat := make([]time.Duration, 0, 1024)
 		for pb.Next() {
-			w.next()
+			w.Next()
 			t0 := time.Now()
-			out := w.do(context.Background())
-			if out.ok {
+			out := w.Do(context.Background())
+			if out.OK {
 				lat = append(lat, time.Since(t0))
 			} else {
 				failed.Add(1)
-				sample.CompareAndSwap(nil, out.key+": "+out.detail)
+				sample.CompareAndSwap(nil, out.Key+": "+out.Detail)
 			}
 		}
 		mu.Lock()
@@ -205,8 +133,8 @@ func benchmarkPhase(b *testing.B, p Phase) {
 	}
 	slices.Sort(all)
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "actions/s")
-	b.ReportMetric(float64(percentile(all, 0.50).Microseconds()), "p50-µs")
-	b.ReportMetric(float64(percentile(all, 0.99).Microseconds()), "p99-µs")
+	b.ReportMetric(float64(measure.Percentile(all, 0.50).Microseconds()), "p50-µs")
+	b.ReportMetric(float64(measure.Percentile(all, 0.99).Microseconds()), "p99-µs")
 }
 
 // BenchmarkRecordActionDirect calls the store's RecordAction as the service would.

@@ -235,12 +235,12 @@ func (e *env) prefill(ctx context.Context, n, concurrency int) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			callCtx := context.WithoutCancel(ctx) // as in measure
+			callCtx := context.WithoutCancel(ctx) // as in measure.ClosedLoop
 			for j := 0; j < share && ctx.Err() == nil; j++ {
-				w.next()
-				if out := w.do(callCtx); !out.ok {
+				w.Next()
+				if out := w.Do(callCtx); !out.OK {
 					failed.Add(1)
-					once.Do(func() { firstErr = fmt.Errorf("%s: %s", out.key, out.detail) })
+					once.Do(func() { firstErr = fmt.Errorf("%s: %s", out.Key, out.Detail) })
 				}
 				done.Add(1)
 			}

@@ -3,11 +3,13 @@ package bench
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/huzhou-lvdaitong/carbon-account/bench/measure"
 )
 
 // Targets of the issue that asked for this benchmark.
@@ -20,10 +22,9 @@ const (
 // Print writes the report as text.
 func (r *Report) Print(w io.Writer) {
 	o := r.Options
-	m := r.Machine
 	fmt.Fprintf(w, "carbon-account bench: recording actions (POST /v1/actions) on %s\n", r.Adapter)
 	fmt.Fprintf(w, "run: %s, %s\n", r.Started.UTC().Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Second))
-	fmt.Fprintf(w, "machine: %s/%s, %d CPUs (%s), GOMAXPROCS %d, %s\n", m.OS, m.Arch, m.NumCPU, orUnknown(m.CPUModel), m.GOMAXPROCS, m.GoVersion)
+	fmt.Fprintf(w, "machine: %s\n", r.Machine)
 	fmt.Fprintf(w, "load: %d citizens, %d concurrent callers, %s measured per phase in %d slices interleaved with the other phases' (warm-up %s)\n",
 		o.Citizens, o.Concurrency, o.Duration, o.Slices, o.Warmup)
 	kinds := make([]string, len(r.Kinds))
@@ -58,7 +59,7 @@ func (r *Report) Print(w io.Writer) {
 			lo, hi = slices.Min(row.SliceRates), slices.Max(row.SliceRates)
 		}
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%.0f\t%.0f–%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", row.Round, row.LedgerEntries, row.Phase, row.Throughput,
-			lo, hi, fmtDur(row.P50), fmtDur(row.P99), fmtDur(row.Max), fmtDur(row.CPUPerAction), ofDirect, ofRound1, sum(row.Failed))
+			lo, hi, measure.Dur(row.P50), measure.Dur(row.P99), measure.Dur(row.Max), measure.Dur(row.CPUPerAction), ofDirect, ofRound1, measure.Sum(row.Failed))
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "(ledger entries: added by this run when the round started; slices: actions/s of the slowest and fastest slice;")
@@ -69,17 +70,12 @@ func (r *Report) Print(w io.Writer) {
 		if i > 0 {
 			fmt.Fprint(w, "; ")
 		}
-		fmt.Fprintf(w, "r%d %s %d GCs, GC CPU %s/action, live heap %d MiB", row.Round, row.Phase, row.GCCycles, fmtDur(row.GCCPUPerAction), row.HeapLive>>20)
+		fmt.Fprintf(w, "r%d %s %d GCs, GC CPU %s/action, live heap %d MiB", row.Round, row.Phase, row.GCCycles, measure.Dur(row.GCCPUPerAction), row.HeapLive>>20)
 	}
 	fmt.Fprintln(w)
 
 	for _, row := range r.Rows {
-		keys := make([]string, 0, len(row.Failed))
-		for k := range row.Failed {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(row.Failed)) {
 			fmt.Fprintf(w, "not recorded in round %d %s: %d × %s, e.g. %.200s\n", row.Round, row.Phase, row.Failed[k], k, row.FailSample[k])
 		}
 	}
@@ -121,47 +117,17 @@ func (r *Report) Print(w io.Writer) {
 		if h == nil {
 			continue
 		}
-		fmt.Fprintf(w, "  round %d: http %.0f actions/s (target ≥ %d): %s\n", round, h.Throughput, TargetHTTPRate, verdict(h.Throughput >= TargetHTTPRate))
+		fmt.Fprintf(w, "  round %d: http %.0f actions/s (target ≥ %d): %s\n", round, h.Throughput, TargetHTTPRate, measure.Verdict(h.Throughput >= TargetHTTPRate))
 		if d != nil && d.Throughput > 0 {
 			fmt.Fprintf(w, "  round %d: http ÷ direct %.2f (target ≥ %.2f): %s\n", round, h.Throughput/d.Throughput, TargetHTTPOfDirect,
-				verdict(h.Throughput/d.Throughput >= TargetHTTPOfDirect))
+				measure.Verdict(h.Throughput/d.Throughput >= TargetHTTPOfDirect))
 		}
 	}
 	for _, p := range r.Options.Phases {
 		r1, r2 := r.Row(1, p), r.Row(2, p)
 		if r1 != nil && r2 != nil && r1.Throughput > 0 {
 			fmt.Fprintf(w, "  %s round 2 ÷ round 1 %.2f (target ≥ %.2f): %s\n", p, r2.Throughput/r1.Throughput, TargetRound2OfRound1,
-				verdict(r2.Throughput/r1.Throughput >= TargetRound2OfRound1))
+				measure.Verdict(r2.Throughput/r1.Throughput >= TargetRound2OfRound1))
 		}
-	}
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "MISSED"
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "model unknown"
-	}
-	return s
-}
-
-// fmtDur prints a duration with 3 significant digits in a fixed unit.
-func fmtDur(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return "-"
-	case d < time.Millisecond:
-		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
-	case d < 10*time.Millisecond:
-		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
-	case d < time.Second:
-		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
-	default:
-		return fmt.Sprintf("%.2fs", d.Seconds())
 	}
 }

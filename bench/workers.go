@@ -1,44 +1,19 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/huzhou-lvdaitong/carbon-account/bench/measure"
 	"github.com/huzhou-lvdaitong/carbon-account/domain"
 )
 
-// worker records actions one at a time: next prepares the next one (untimed),
-// do records it (timed).
-type worker interface {
-	next()
-	do(ctx context.Context) outcome
-}
-
-type outcome struct {
-	ok     bool
-	key    string // what went wrong, e.g. "422 daily_cap_reached"
-	detail string // a message, kept for the first of each key
-}
-
-func outcomeOf(err error) outcome {
-	if err == nil {
-		return outcome{ok: true}
-	}
-	var de *domain.Error
-	if errors.As(err, &de) {
-		return outcome{key: string(de.Kind) + " " + de.Code, detail: err.Error()}
-	}
-	return outcome{key: "error", detail: err.Error()}
-}
-
-func (e *env) newWorker(p Phase, tag string, seed uint64) (worker, error) {
+// newWorker returns a worker that records one action of phase p per call.
+func (e *env) newWorker(p Phase, tag string, seed uint64) (measure.Worker, error) {
 	switch p {
 	case PhaseDirect:
 		return e.newDirectWorker(tag, seed), nil
@@ -71,7 +46,7 @@ func (e *env) newDirectWorker(tag string, seed uint64) *directWorker {
 	}
 }
 
-func (w *directWorker) next() {
+func (w *directWorker) Next() {
 	c, k, ref, occurred := w.gen.next()
 	_, err := w.drafter.Record(context.Background(), w.gen.input(c, k, ref, occurred))
 	w.err = nil
@@ -80,13 +55,13 @@ func (w *directWorker) next() {
 	}
 }
 
-func (w *directWorker) do(ctx context.Context) outcome {
+func (w *directWorker) Do(ctx context.Context) measure.Outcome {
 	if w.err != nil {
-		return outcomeOf(w.err)
+		return measure.OutcomeOf(w.err)
 	}
 	c := w.capture
 	_, err := w.e.counter.RecordAction(ctx, c.action, c.entryID, c.decide)
-	return outcomeOf(err)
+	return measure.OutcomeOf(err)
 }
 
 var errCaptured = errors.New("bench: captured")
@@ -138,44 +113,33 @@ type serviceWorker struct {
 	in  domain.RecordActionInput
 }
 
-func (w *serviceWorker) next() {
+func (w *serviceWorker) Next() {
 	c, k, ref, occurred := w.gen.next()
 	w.in = w.gen.input(c, k, ref, occurred)
 }
 
-func (w *serviceWorker) do(ctx context.Context) outcome {
+func (w *serviceWorker) Do(ctx context.Context) measure.Outcome {
 	_, err := w.e.sys.Actions.Record(ctx, w.in)
-	return outcomeOf(err)
+	return measure.OutcomeOf(err)
 }
 
 // httpWorker sends POST /v1/actions on its own keep-alive connection.
 type httpWorker struct {
-	e      *env
-	gen    *gen
-	client *fasthttp.HostClient
-	req    *fasthttp.Request
-	resp   *fasthttp.Response
-	body   []byte
+	*measure.HTTPCaller
+	gen  *gen
+	body []byte
 }
 
 func (e *env) newHTTPWorker(tag string, seed uint64) *httpWorker {
-	w := &httpWorker{
-		e: e, gen: e.newGen(tag, seed),
-		// One client per worker, with one connection: the server sees
-		// Concurrency keep-alive connections, each with one request at a time.
-		client: &fasthttp.HostClient{
-			Addr: e.addr, MaxConns: 1, MaxConnWaitTimeout: time.Minute,
-			ReadTimeout: time.Minute, WriteTimeout: time.Minute, NoDefaultUserAgentHeader: true,
-		},
-		req: fasthttp.AcquireRequest(), resp: fasthttp.AcquireResponse(),
-	}
-	w.req.Header.SetMethod(fasthttp.MethodPost)
-	w.req.SetRequestURI("http://" + e.addr + "/v1/actions")
-	w.req.Header.SetContentType("application/json")
+	w := &httpWorker{HTTPCaller: measure.NewHTTPCaller(e.addr), gen: e.newGen(tag, seed)}
+	w.Want = fasthttp.StatusCreated
+	w.Req.Header.SetMethod(fasthttp.MethodPost)
+	w.Req.SetRequestURI("http://" + e.addr + "/v1/actions")
+	w.Req.Header.SetContentType("application/json")
 	return w
 }
 
-func (w *httpWorker) next() {
+func (w *httpWorker) Next() {
 	c, k, ref, occurred := w.gen.next()
 	b := append(w.body[:0], `{"type":"`...)
 	b = append(b, k.Type...)
@@ -189,23 +153,7 @@ func (w *httpWorker) next() {
 	b = append(b, ref...)
 	b = append(b, `"}}`...)
 	w.body = b
-	w.req.SetBodyRaw(b)
-	w.req.Header.Set("Authorization", c.bearer)
-	w.req.Header.Set("Idempotency-Key", ref)
-}
-
-func (w *httpWorker) do(context.Context) outcome {
-	if err := w.client.Do(w.req, w.resp); err != nil {
-		return outcome{key: "transport error", detail: err.Error()}
-	}
-	status := w.resp.StatusCode()
-	if status == fasthttp.StatusCreated {
-		return outcome{ok: true}
-	}
-	body := w.resp.Body()
-	var p struct {
-		Code string `json:"code"`
-	}
-	_ = json.Unmarshal(body, &p)
-	return outcome{key: "HTTP " + strconv.Itoa(status) + " " + p.Code, detail: string(bytes.Clone(body))}
+	w.Req.SetBodyRaw(b)
+	w.Req.Header.Set("Authorization", c.bearer)
+	w.Req.Header.Set("Idempotency-Key", ref)
 }

@@ -37,17 +37,16 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/huzhou-lvdaitong/carbon-account/api/token"
 	"github.com/huzhou-lvdaitong/carbon-account/bench"
+	"github.com/huzhou-lvdaitong/carbon-account/bench/measure"
 	"github.com/huzhou-lvdaitong/carbon-account/domain"
 )
 
@@ -108,27 +107,9 @@ var AllPhases = []Phase{PhaseLoad, PhaseRead, PhaseUpdate, PhaseHTTPRead, PhaseH
 // measured are the phases run by closed-loop callers.
 var measured = []Phase{PhaseRead, PhaseUpdate, PhaseHTTPRead, PhaseHTTPUpdate}
 
-// ParsePhases reads a comma-separated list of phases.
-func ParsePhases(s string) ([]Phase, error) {
-	var out []Phase
-	for _, p := range strings.Split(s, ",") {
-		p = strings.TrimSpace(p)
-		if p == "" {
-			continue
-		}
-		if !slices.Contains(AllPhases, Phase(p)) {
-			return nil, fmt.Errorf("unknown phase %q (want load, read, update, http-read, http-update or rebuild)", p)
-		}
-		if !slices.Contains(out, Phase(p)) {
-			out = append(out, Phase(p))
-		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no phase selected")
-	}
-	slices.SortFunc(out, func(a, b Phase) int { return slices.Index(AllPhases, a) - slices.Index(AllPhases, b) })
-	return out, nil
-}
+// ParsePhases reads a comma-separated list of phases (load, read, update,
+// http-read, http-update or rebuild) into the order of AllPhases.
+func ParsePhases(s string) ([]Phase, error) { return measure.ParsePhases(s, AllPhases) }
 
 // Options size the benchmark.
 type Options struct {
@@ -230,7 +211,7 @@ type AdapterResult struct {
 
 // Report is the outcome of Run.
 type Report struct {
-	Machine  Machine
+	Machine  measure.Machine
 	Options  Options
 	Store    string
 	Adapters []AdapterResult
@@ -257,32 +238,6 @@ func (r *Report) Row(adapter string, p Phase) *Row {
 	return nil
 }
 
-// Machine describes where the benchmark ran.
-type Machine struct {
-	OS, Arch, CPUModel, GoVersion string
-	NumCPU, GOMAXPROCS            int
-}
-
-func machine() Machine {
-	return Machine{
-		OS: runtime.GOOS, Arch: runtime.GOARCH, CPUModel: cpuModel(), GoVersion: runtime.Version(),
-		NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
-	}
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
 // run is the state of one Run.
 type run struct {
 	sys  System
@@ -304,8 +259,8 @@ func Run(ctx context.Context, sys System, opt Options) (*Report, error) {
 		return nil, errors.New("boards: incomplete System")
 	}
 	r := &run{sys: sys, opt: opt, nonce: domain.RandomToken(6),
-		rep: &Report{Machine: machine(), Options: opt, Store: sys.StoreDesc, Skipped: sys.Skipped, Started: time.Now(), LoadStart: loadAvg()}}
-	cpu0 := processCPU()
+		rep: &Report{Machine: measure.ThisMachine(), Options: opt, Store: sys.StoreDesc, Skipped: sys.Skipped, Started: time.Now(), LoadStart: loadAvg()}}
+	cpu0 := measure.ProcessCPU()
 	original := sys.Boards.Boards
 	defer func() { sys.Boards.Boards = original }()
 
@@ -345,7 +300,7 @@ func Run(ctx context.Context, sys System, opt Options) (*Report, error) {
 		}
 	}
 	r.rep.Finished, r.rep.LoadEnd = time.Now(), loadAvg()
-	r.rep.CPU, r.rep.PeakRSS = processCPU()-cpu0, peakRSS()
+	r.rep.CPU, r.rep.PeakRSS = measure.ProcessCPU()-cpu0, peakRSS()
 	return r.rep, nil
 }
 

@@ -4,75 +4,29 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"io"
-	"log/slog"
 	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/huzhou-lvdaitong/carbon-account/adapters/memory"
 	"github.com/huzhou-lvdaitong/carbon-account/adapters/redis"
-	"github.com/huzhou-lvdaitong/carbon-account/adapters/sqlite"
-	"github.com/huzhou-lvdaitong/carbon-account/api"
-	"github.com/huzhou-lvdaitong/carbon-account/api/token"
+	"github.com/huzhou-lvdaitong/carbon-account/bench/internal/benchtest"
 	"github.com/huzhou-lvdaitong/carbon-account/domain"
-	"github.com/huzhou-lvdaitong/carbon-account/seeds"
 )
 
 // newTestSystem wires the API on a fresh SQLite file and in-process shared
-// state, with no rate limit and no daily points cap, and the in-process boards,
-// plus the Redis boards when REDIS_URL is set. The root command uses the real
-// wiring (wire()) instead.
+// state and boards (benchtest), with no rate limit and no daily points cap, and
+// the in-process boards, plus the Redis boards when REDIS_URL is set, as the
+// adapters under test. The root command uses the real wiring (wire()) instead.
 func newTestSystem(t *testing.T) System {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "carbon.db")
-	store, err := sqlite.Open(ctx, dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	state := memory.NewSharedState()
-	t.Cleanup(func() { _ = state.Close(); _ = store.Close() })
-	key, _, err := token.LoadOrGenerateKeyFile(filepath.Join(dir, "k.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens := token.NewAuthority(key, nil, "carbon-account", "carbon-account-api", 15*time.Minute, time.Now)
-	if _, err := seeds.Load(ctx, store, domain.Now()); err != nil {
-		t.Fatal(err)
-	}
-	catalog := &domain.Catalog{Store: store, Now: domain.Now}
-	if err := catalog.Reload(ctx); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	lb := &domain.LeaderboardService{
-		Boards: memory.NewLeaderboard(time.Now), Citizens: store, Ledger: store, Locker: state, Now: domain.Now,
-		Retention: domain.DefaultBoardRetention, Overlap: domain.DefaultBoardOverlap, Log: log,
-	}
-	rules := domain.DefaultActionRules
-	rules.DailyPoints, rules.PerMinute = 0, 0
-	actions := &domain.ActionService{Actions: store, Catalog: catalog, Limiter: state, Now: domain.Now, Rules: rules, Credited: lb}
-	auth := &domain.AuthService{Citizens: store, Operators: store, Sessions: store, Limiter: state,
-		Now: domain.Now, RefreshTTL: 24 * time.Hour, LoginAttempts: 5, LoginWindow: time.Minute}
+	w := benchtest.New(t)
 	sys := System{
-		Store: store, SQLitePath: dbPath, Boards: lb, Actions: actions, Catalog: catalog, Tokens: tokens,
-		StoreDesc: "SQLite (test wiring)",
-		NewApp: func() *fiber.App {
-			return api.New(api.Deps{
-				Auth: auth, Actions: actions, Catalog: catalog, Levels: seeds.Levels(), Tokens: tokens, Leaderboards: lb,
-				Citizens:  &domain.CitizenService{Citizens: store, Sessions: store, Actions: store, Now: domain.Now, Members: lb},
-				Operators: &domain.OperatorService{Operators: store, Now: domain.Now},
-				Logger:    log, BodyLimitBytes: 64 << 10, Version: "bench",
-			})
-		},
+		Store: w.Store, SQLitePath: w.DBPath, Boards: w.Boards, Actions: w.Actions, Catalog: w.Catalog, Tokens: w.Tokens,
+		NewApp: w.NewApp, StoreDesc: "SQLite (test wiring)",
 		Adapters: []Adapter{{
 			Name: InProcess, Desc: "memory.NewLeaderboard",
 			New: func(context.Context) (domain.Leaderboard, error) { return memory.NewLeaderboard(time.Now), nil },
@@ -176,31 +130,6 @@ func TestRunSmall(t *testing.T) {
 	}
 	if f := rep.Fill; f == nil || f.Entries != 5000 || f.Citizens != 500 {
 		t.Errorf("fill: %+v", rep.Fill)
-	}
-}
-
-func TestPercentileIsNearestRank(t *testing.T) {
-	var v []time.Duration
-	for i := 1; i <= 200; i++ {
-		v = append(v, time.Duration(i))
-	}
-	for _, c := range []struct {
-		p    float64
-		want time.Duration
-	}{{0.50, 100}, {0.99, 198}, {1, 200}, {0.001, 1}} {
-		if got := percentile(v, c.p); got != c.want {
-			t.Errorf("percentile(1..200, %v) = %d, want %d", c.p, got, c.want)
-		}
-	}
-}
-
-func TestParsePhases(t *testing.T) {
-	got, err := ParsePhases("rebuild, read,read")
-	if err != nil || !slices.Equal(got, []Phase{PhaseRead, PhaseRebuild}) {
-		t.Errorf("ParsePhases = %v, %v", got, err)
-	}
-	if _, err := ParsePhases("write"); err == nil {
-		t.Error("ParsePhases accepted an unknown phase")
 	}
 }
 

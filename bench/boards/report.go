@@ -3,11 +3,13 @@ package boards
 import (
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/huzhou-lvdaitong/carbon-account/bench"
+	"github.com/huzhou-lvdaitong/carbon-account/bench/measure"
 )
 
 // Targets of the issue that asked for this benchmark.
@@ -33,11 +35,10 @@ var phaseWhat = map[Phase]string{
 // Print writes the report as markdown.
 func (r *Report) Print(w io.Writer) {
 	o := r.Options
-	m := r.Machine
 	fmt.Fprintln(w, "# carbon-account bench-leaderboards")
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "- run: %s, %s\n", r.Started.UTC().Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Second))
-	fmt.Fprintf(w, "- machine: %s/%s, %d CPUs (%s), GOMAXPROCS %d, %s\n", m.OS, m.Arch, m.NumCPU, orUnknown(m.CPUModel), m.GOMAXPROCS, m.GoVersion)
+	fmt.Fprintf(w, "- machine: %s\n", r.Machine)
 	if r.LoadStart != "" {
 		fmt.Fprintf(w, "- machine load averages (1/5/15 min, shared with other work): %s at the start, %s at the end; "+
 			"this process used %.0f CPU-seconds in %.0f s, peak RSS %d MiB\n", r.LoadStart, r.LoadEnd, r.CPU.Seconds(),
@@ -81,19 +82,14 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintln(w, "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
 		for _, row := range r.Rows {
 			fmt.Fprintf(w, "| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %d | %d |\n", row.Adapter, row.Phase, phaseWhat[row.Phase],
-				row.Throughput, fmtDur(row.P50), fmtDur(row.P99), fmtDur(row.Max), fmtDur(row.CPUPerOp), fmtDur(row.ServerCPUPerOp),
-				row.GCCycles, sum(row.Failed))
+				row.Throughput, measure.Dur(row.P50), measure.Dur(row.P99), measure.Dur(row.Max), measure.Dur(row.CPUPerOp), measure.Dur(row.ServerCPUPerOp),
+				row.GCCycles, measure.Sum(row.Failed))
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "CPU/op: this process's CPU time (user+system; HTTP: client and server) in the window ÷ calls completed in it; "+
 			"server CPU/op: the Redis server's (INFO used_cpu_user + used_cpu_sys, same window; server-wide, so other clients of that Redis count too), on the same CPUs. GCs: garbage collections in the window.")
 		for _, row := range r.Rows {
-			keys := make([]string, 0, len(row.Failed))
-			for k := range row.Failed {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
+			for _, k := range slices.Sorted(maps.Keys(row.Failed)) {
 				fmt.Fprintf(w, "\nFAILED in %s %s: %d × %s, e.g. %.300s\n", row.Adapter, row.Phase, row.Failed[k], k, row.FailSample[k])
 			}
 		}
@@ -118,7 +114,7 @@ func (r *Report) Print(w io.Writer) {
 				server = fmt.Sprintf("%.0f B (used_memory %d → %d MiB)", float64(a.ServerAfter-a.ServerBefore)/float64(o.Members),
 					a.ServerBefore>>20, a.ServerAfter>>20)
 			}
-			fmt.Fprintf(w, "| %s | %s | %.0f | %d → %d MiB (%d → %d MiB) | %d → %d MiB | %.0f B | %s |\n", a.Name, fmtDur(a.Load),
+			fmt.Fprintf(w, "| %s | %s | %.0f | %d → %d MiB (%d → %d MiB) | %d → %d MiB | %.0f B | %s |\n", a.Name, measure.Dur(a.Load),
 				float64(o.Members)/a.Load.Seconds(), a.RSSBefore>>20, a.RSSAfter>>20, a.AnonBefore>>20, a.AnonAfter>>20,
 				a.HeapBefore>>20, a.HeapAfter>>20,
 				(float64(a.HeapAfter)-float64(a.HeapBefore))/float64(o.Members), server)
@@ -148,7 +144,7 @@ func (r *Report) Print(w io.Writer) {
 		for _, a := range r.Adapters {
 			if !a.Rebuilt {
 				if a.RebuildErr != nil {
-					fmt.Fprintf(w, "| %s | FAILED after %s | | | | | | %v |\n", a.Name, fmtDur(a.Rebuild), a.RebuildErr)
+					fmt.Fprintf(w, "| %s | FAILED after %s | | | | | | %v |\n", a.Name, measure.Dur(a.Rebuild), a.RebuildErr)
 				}
 				continue
 			}
@@ -160,7 +156,7 @@ func (r *Report) Print(w io.Writer) {
 				check = "MISMATCH: " + strings.Join(a.RebuildCheck, "; ")
 			}
 			rep := a.RebuildOf
-			fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %d | %d | %s |\n", a.Name, fmtDur(a.Rebuild), rep.Entries, rep.Citizens,
+			fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %d | %d | %s |\n", a.Name, measure.Dur(a.Rebuild), rep.Entries, rep.Citizens,
 				rep.Instances, rep.Scores, rep.CaughtUp, check)
 		}
 		for _, a := range r.Adapters {
@@ -192,7 +188,7 @@ func (r *Report) Print(w io.Writer) {
 		t, verdictText := note, ""
 		if targeted {
 			t = fmt.Sprintf("≥ %.2f", target)
-			verdictText = verdict(v >= target)
+			verdictText = measure.Verdict(v >= target)
 		}
 		fmt.Fprintf(w, "| %s | %.2f | %s | %s |\n", name, v, t, verdictText)
 	}
@@ -209,7 +205,7 @@ func (r *Report) Print(w io.Writer) {
 	for _, a := range r.Adapters {
 		if a.Rebuilt {
 			fmt.Fprintf(w, "| %s: rebuild of %d entries | %.1f s | ≤ %.0f s | %s |\n", a.Name, a.RebuildOf.Entries, a.Rebuild.Seconds(),
-				TargetRebuild.Seconds(), verdict(a.Rebuild <= TargetRebuild))
+				TargetRebuild.Seconds(), measure.Verdict(a.Rebuild <= TargetRebuild))
 		}
 	}
 	for _, a := range r.Adapters {
@@ -231,18 +227,4 @@ func kinds() string {
 		out[i] = k.Type + " " + k.Quantity
 	}
 	return strings.Join(out, ", ")
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "MISSED"
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "model unknown"
-	}
-	return s
 }

@@ -1,12 +1,10 @@
 package boards
 
 import (
-	"fmt"
 	"os"
 	"runtime/metrics"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // rss is the process's resident set size in bytes (VmRSS), 0 where unknown.
@@ -67,20 +65,4 @@ func gcCycles() int64 {
 		return int64(v.Uint64())
 	}
 	return 0
-}
-
-// fmtDur prints a duration with 3 significant digits in a fixed unit.
-func fmtDur(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return "-"
-	case d < time.Millisecond:
-		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
-	case d < 10*time.Millisecond:
-		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
-	case d < time.Second:
-		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
-	default:
-		return fmt.Sprintf("%.2fs", d.Seconds())
-	}
 }

@@ -1,22 +1,19 @@
 package boards
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 	"github.com/valyala/fasthttp"
 
 	"github.com/huzhou-lvdaitong/carbon-account/bench"
+	"github.com/huzhou-lvdaitong/carbon-account/bench/measure"
 	"github.com/huzhou-lvdaitong/carbon-account/domain"
 )
 
@@ -26,36 +23,13 @@ const (
 	queryNeighbours = 2
 )
 
-// worker makes one call at a time: next prepares it (untimed), do makes it (timed).
-type worker interface {
-	next()
-	do(ctx context.Context) outcome
-}
-
-type outcome struct {
-	ok     bool
-	key    string // what went wrong, e.g. "HTTP 500 internal"
-	detail string // a message, kept for the first of each key
-}
-
-func outcomeOf(err error) outcome {
-	if err == nil {
-		return outcome{ok: true}
-	}
-	var de *domain.Error
-	if errors.As(err, &de) {
-		return outcome{key: string(de.Kind) + " " + de.Code, detail: err.Error()}
-	}
-	return outcome{key: "error", detail: err.Error()}
-}
-
 func (r *run) seed(p Phase, i int) *rand.Rand {
 	return rand.New(rand.NewPCG(r.opt.Seed^uint64(len(p))<<32, uint64(time.Now().UnixNano())+uint64(i)))
 }
 
 // measure runs a direct phase on boards.
 func (r *run) measure(ctx context.Context, a Adapter, p Phase, boards domain.Leaderboard) error {
-	workers := make([]worker, r.opt.Concurrency)
+	workers := make([]measure.Worker, r.opt.Concurrency)
 	for i := range workers {
 		rng := r.seed(p, i)
 		switch p {
@@ -70,24 +44,24 @@ func (r *run) measure(ctx context.Context, a Adapter, p Phase, boards domain.Lea
 
 // measureHTTP runs an HTTP phase against the app served at addr.
 func (r *run) measureHTTP(ctx context.Context, a Adapter, p Phase, addr string) error {
-	workers := make([]worker, r.opt.Concurrency)
+	workers := make([]measure.Worker, r.opt.Concurrency)
 	var clients []*fasthttp.HostClient
 	for i := range workers {
 		rng := r.seed(p, i)
-		w := newHTTPWorker(addr, rng)
-		clients = append(clients, w.client)
+		w := &httpWorker{HTTPCaller: measure.NewHTTPCaller(addr), rng: rng}
+		clients = append(clients, w.Client)
 		switch p {
 		case PhaseHTTPRead:
-			w.req.Header.SetMethod(fasthttp.MethodGet)
-			w.req.SetRequestURI("http://" + addr + "/v1/leaderboards?period=all&limit=" + strconv.Itoa(queryLimit) +
+			w.Req.Header.SetMethod(fasthttp.MethodGet)
+			w.Req.SetRequestURI("http://" + addr + "/v1/leaderboards?period=all&limit=" + strconv.Itoa(queryLimit) +
 				"&neighbours=" + strconv.Itoa(queryNeighbours))
-			w.want = fasthttp.StatusOK
+			w.Want = fasthttp.StatusOK
 			workers[i] = &httpReadWorker{httpWorker: w, pop: r.pop}
 		case PhaseHTTPUpdate:
-			w.req.Header.SetMethod(fasthttp.MethodPost)
-			w.req.SetRequestURI("http://" + addr + "/v1/actions")
-			w.req.Header.SetContentType("application/json")
-			w.want = fasthttp.StatusCreated
+			w.Req.Header.SetMethod(fasthttp.MethodPost)
+			w.Req.SetRequestURI("http://" + addr + "/v1/actions")
+			w.Req.Header.SetContentType("application/json")
+			w.Want = fasthttp.StatusCreated
 			workers[i] = &httpUpdateWorker{httpWorker: w, real: r.real, tag: fmt.Sprintf("%s-%s-%d-", r.nonce, a.Name, i)}
 		}
 	}
@@ -99,10 +73,9 @@ func (r *run) measureHTTP(ctx context.Context, a Adapter, p Phase, addr string) 
 	return r.record(ctx, a, p, workers)
 }
 
-// record runs the workers in a closed loop for the warm-up, then the measured
-// duration, and adds the phase's row to the report. Only calls that complete
-// inside the measured window count.
-func (r *run) record(ctx context.Context, a Adapter, p Phase, workers []worker) error {
+// record runs the workers in a closed loop (measure.ClosedLoop) for the
+// warm-up, then the measured duration, and adds the phase's row to the report.
+func (r *run) record(ctx context.Context, a Adapter, p Phase, workers []measure.Worker) error {
 	adapter := a.Name
 	serverCPU := func() time.Duration {
 		if a.ServerCPU == nil {
@@ -112,107 +85,26 @@ func (r *run) record(ctx context.Context, a Adapter, p Phase, workers []worker) 
 		return d
 	}
 	fmt.Fprintf(r.opt.Progress, "%s: %s, %d callers, %s + %s warm-up ...\n", adapter, p, len(workers), r.opt.Duration, r.opt.Warmup)
-	from := time.Now().Add(r.opt.Warmup)
-	until := from.Add(r.opt.Duration)
-	var cpu0, cpu1, srv0, srv1 time.Duration
-	var gc0, gc1 int64
-	watch := make(chan struct{})
-	go func() {
-		defer close(watch)
-		time.Sleep(time.Until(from))
-		cpu0, gc0, srv0 = processCPU(), gcCycles(), serverCPU()
-		time.Sleep(time.Until(until))
-		cpu1, gc1, srv1 = processCPU(), gcCycles(), serverCPU()
-	}()
-
-	// A context that is never cancelled, as the HTTP handlers' (and so that the
-	// SQLite driver does not watch each statement's context).
-	callCtx := context.WithoutCancel(ctx)
-	type result struct {
-		lat    []time.Duration
-		failed map[string]int64
-		sample map[string]string
-	}
-	results := make([]result, len(workers))
-	capHint := max(256, int(r.opt.Duration.Seconds()*100_000)/len(workers))
-	var wg sync.WaitGroup
-	for i, w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res := result{lat: make([]time.Duration, 0, capHint), failed: map[string]int64{}, sample: map[string]string{}}
-			for ctx.Err() == nil {
-				w.next()
-				t0 := time.Now()
-				if !t0.Before(until) {
-					break
-				}
-				out := w.do(callCtx)
-				t1 := time.Now()
-				if t1.Before(from) || t1.After(until) {
-					continue
-				}
-				if out.ok {
-					res.lat = append(res.lat, t1.Sub(t0))
-					continue
-				}
-				res.failed[out.key]++
-				if _, ok := res.sample[out.key]; !ok {
-					res.sample[out.key] = out.detail
-				}
-			}
-			results[i] = res
-		}()
-	}
-	wg.Wait()
-	<-watch
+	var cpu, srv [2]time.Duration
+	var gc [2]int64
+	done := measure.ClosedLoop(ctx, workers, r.opt.Warmup, r.opt.Duration, 100_000,
+		func(edge int) { cpu[edge], gc[edge], srv[edge] = measure.ProcessCPU(), gcCycles(), serverCPU() })
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	row := Row{Adapter: adapter, Phase: p, Failed: map[string]int64{}, FailSample: map[string]string{}}
-	var lat []time.Duration
-	for _, res := range results {
-		lat = append(lat, res.lat...)
-		for k, v := range res.failed {
-			row.Failed[k] += v
-			if _, ok := row.FailSample[k]; !ok {
-				row.FailSample[k] = res.sample[k]
-			}
-		}
-	}
-	slices.Sort(lat)
-	row.OK = int64(len(lat))
+	row := Row{Adapter: adapter, Phase: p, Failed: done.Failed, FailSample: done.Sample}
+	row.OK = int64(len(done.Lat))
 	row.Throughput = float64(row.OK) / r.opt.Duration.Seconds()
-	row.P50, row.P99 = percentile(lat, 0.50), percentile(lat, 0.99)
-	if len(lat) > 0 {
-		row.Max = lat[len(lat)-1]
+	row.P50, row.P99, row.Max = done.Latency()
+	if n := row.OK + measure.Sum(row.Failed); n > 0 {
+		row.CPUPerOp = (cpu[1] - cpu[0]) / time.Duration(n)
+		row.ServerCPUPerOp = (srv[1] - srv[0]) / time.Duration(n)
 	}
-	if done := row.OK + sum(row.Failed); done > 0 {
-		row.CPUPerOp = (cpu1 - cpu0) / time.Duration(done)
-		row.ServerCPUPerOp = (srv1 - srv0) / time.Duration(done)
-	}
-	row.GCCycles = gc1 - gc0
+	row.GCCycles = gc[1] - gc[0]
 	r.rep.Rows = append(r.rep.Rows, row)
 	fmt.Fprintf(r.opt.Progress, "%s: %-11s %9.0f/s  p50 %-9s p99 %-9s failed %d\n", adapter, p, row.Throughput,
-		fmtDur(row.P50), fmtDur(row.P99), sum(row.Failed))
+		measure.Dur(row.P50), measure.Dur(row.P99), measure.Sum(row.Failed))
 	return nil
-}
-
-// percentile is the nearest-rank percentile of sorted values.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(float64(len(sorted))*p+0.999999999) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
-func sum(m map[string]int64) int64 {
-	var n int64
-	for _, v := range m {
-		n += v
-	}
-	return n
 }
 
 // readWorker queries the top of "all" with a random member's standing.
@@ -223,31 +115,31 @@ type readWorker struct {
 	q   domain.BoardQuery
 }
 
-func (w *readWorker) next() {
+func (w *readWorker) Next() {
 	w.q = domain.BoardQuery{Board: domain.BoardID{Instance: string(domain.PeriodAll)}, Limit: queryLimit,
 		CitizenID: w.pop.id(w.rng.IntN(w.pop.n)), Neighbours: queryNeighbours}
 }
 
-func (w *readWorker) do(ctx context.Context) outcome {
+func (w *readWorker) Do(ctx context.Context) measure.Outcome {
 	page, err := w.b.Query(ctx, w.q)
 	if err != nil {
-		return outcomeOf(err)
+		return measure.OutcomeOf(err)
 	}
 	return checkPage(page, int64(w.pop.n))
 }
 
 // checkPage is a cheap sanity check of a page of the loaded board, on which
 // every member is ranked.
-func checkPage(page domain.BoardPage, members int64) outcome {
+func checkPage(page domain.BoardPage, members int64) measure.Outcome {
 	switch {
 	case page.Me == nil || page.Me.Rank < 1:
-		return outcome{key: "member not ranked", detail: fmt.Sprintf("%+v", page.Me)}
+		return measure.Outcome{Key: "member not ranked", Detail: fmt.Sprintf("%+v", page.Me)}
 	case len(page.Top) != int(min(queryLimit, members)):
-		return outcome{key: "short top", detail: fmt.Sprintf("%d rows of %d ranked", len(page.Top), page.Ranked)}
+		return measure.Outcome{Key: "short top", Detail: fmt.Sprintf("%d rows of %d ranked", len(page.Top), page.Ranked)}
 	case page.Ranked != members:
-		return outcome{key: "ranked count", detail: fmt.Sprintf("%d ranked, %d members", page.Ranked, members)}
+		return measure.Outcome{Key: "ranked count", Detail: fmt.Sprintf("%d ranked, %d members", page.Ranked, members)}
 	}
-	return outcome{ok: true}
+	return measure.Outcome{OK: true}
 }
 
 // updateWorker credits a random member on "all" with a new ledger entry.
@@ -260,7 +152,7 @@ type updateWorker struct {
 
 var allOnly = []domain.BoardInstance{{ID: string(domain.PeriodAll)}}
 
-func (w *updateWorker) next() {
+func (w *updateWorker) Next() {
 	now := time.Now()
 	var id ulid.ULID
 	_ = id.SetTime(ulid.Timestamp(now))
@@ -270,52 +162,21 @@ func (w *updateWorker) next() {
 		CO2eGrams: int64(1+w.rng.IntN(50)) * scoreUnit, At: now, Instances: allOnly}
 }
 
-func (w *updateWorker) do(ctx context.Context) outcome {
+func (w *updateWorker) Do(ctx context.Context) measure.Outcome {
 	unknown, err := w.b.Apply(ctx, w.credit[:])
 	if err != nil {
-		return outcomeOf(err)
+		return measure.OutcomeOf(err)
 	}
 	if len(unknown) > 0 {
-		return outcome{key: "member unknown", detail: fmt.Sprint(unknown)}
+		return measure.Outcome{Key: "member unknown", Detail: fmt.Sprint(unknown)}
 	}
-	return outcome{ok: true}
+	return measure.Outcome{OK: true}
 }
 
 // httpWorker sends requests on its own keep-alive connection.
 type httpWorker struct {
-	client *fasthttp.HostClient
-	req    *fasthttp.Request
-	resp   *fasthttp.Response
-	rng    *rand.Rand
-	want   int
-}
-
-func newHTTPWorker(addr string, rng *rand.Rand) *httpWorker {
-	return &httpWorker{
-		// One client per worker, with one connection: the server sees
-		// Concurrency keep-alive connections, each with one request at a time.
-		client: &fasthttp.HostClient{
-			Addr: addr, MaxConns: 1, MaxConnWaitTimeout: time.Minute,
-			ReadTimeout: time.Minute, WriteTimeout: time.Minute, NoDefaultUserAgentHeader: true,
-		},
-		req: fasthttp.AcquireRequest(), resp: fasthttp.AcquireResponse(), rng: rng,
-	}
-}
-
-func (w *httpWorker) do(context.Context) outcome {
-	if err := w.client.Do(w.req, w.resp); err != nil {
-		return outcome{key: "transport error", detail: err.Error()}
-	}
-	status := w.resp.StatusCode()
-	if status == w.want {
-		return outcome{ok: true}
-	}
-	body := w.resp.Body()
-	var p struct {
-		Code string `json:"code"`
-	}
-	_ = json.Unmarshal(body, &p)
-	return outcome{key: "HTTP " + strconv.Itoa(status) + " " + p.Code, detail: string(bytes.Clone(body))}
+	*measure.HTTPCaller
+	rng *rand.Rand
 }
 
 // httpReadWorker asks for the board as a random member of the token sample.
@@ -324,8 +185,8 @@ type httpReadWorker struct {
 	pop *population
 }
 
-func (w *httpReadWorker) next() {
-	w.req.Header.Set("Authorization", w.pop.bearers[w.rng.IntN(len(w.pop.bearers))])
+func (w *httpReadWorker) Next() {
+	w.Req.Header.Set("Authorization", w.pop.bearers[w.rng.IntN(len(w.pop.bearers))])
 }
 
 // httpUpdateWorker records an action for a random real citizen, of a random
@@ -339,7 +200,7 @@ type httpUpdateWorker struct {
 	body []byte
 }
 
-func (w *httpUpdateWorker) next() {
+func (w *httpUpdateWorker) Next() {
 	c := &w.real[w.rng.IntN(len(w.real))]
 	k := &bench.Kinds[w.rng.IntN(len(bench.Kinds))]
 	w.n++
@@ -356,9 +217,9 @@ func (w *httpUpdateWorker) next() {
 	b = append(b, w.ref...)
 	b = append(b, `"}}`...)
 	w.body = b
-	w.req.SetBodyRaw(b)
-	w.req.Header.Set("Authorization", c.bearer)
-	w.req.Header.SetBytesV("Idempotency-Key", w.ref)
+	w.Req.SetBodyRaw(b)
+	w.Req.Header.Set("Authorization", c.bearer)
+	w.Req.Header.SetBytesV("Idempotency-Key", w.ref)
 }
 
 // checkHTTP compares one GET /v1/leaderboards with a direct Query for the
