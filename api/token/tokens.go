@@ -36,6 +36,7 @@ type Authority struct {
 	ttl      time.Duration
 	now      func() time.Time
 	parser   *jwt.Parser
+	cache    *verifiedCache
 }
 
 // clockSkew tolerated between replicas when checking exp, nbf and iat.
@@ -43,7 +44,8 @@ const clockSkew = 30 * time.Second
 
 // NewAuthority builds an Authority. previous are keys still accepted for verification.
 func NewAuthority(signing Key, previous []Key, issuer, audience string, ttl time.Duration, now func() time.Time) *Authority {
-	a := &Authority{signing: signing, keys: map[string]Key{signing.ID: signing}, issuer: issuer, audience: audience, ttl: ttl, now: now}
+	a := &Authority{signing: signing, keys: map[string]Key{signing.ID: signing}, issuer: issuer, audience: audience, ttl: ttl, now: now,
+		cache: newVerifiedCache(verifiedCacheSize)}
 	for _, k := range previous {
 		a.keys[k.ID] = k
 	}
@@ -87,8 +89,13 @@ func (a *Authority) Mint(p Principal) (string, error) {
 // the cause is wrapped for logs but never shown to clients.
 var ErrInvalidToken = errors.New("invalid access token")
 
-// Verify checks signature, algorithm, key id, issuer, audience and lifetime.
+// Verify checks signature, algorithm, key id, issuer, audience and lifetime. A
+// token verified before is only checked for its lifetime (see verifiedCache).
 func (a *Authority) Verify(raw string) (Principal, error) {
+	now := a.now()
+	if p, ok := a.cache.get(raw, now); ok {
+		return p, nil
+	}
 	var claims Claims
 	_, err := a.parser.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -104,7 +111,22 @@ func (a *Authority) Verify(raw string) (Principal, error) {
 	if claims.Subject == "" || claims.Role == "" {
 		return Principal{}, fmt.Errorf("%w: missing sub or role", ErrInvalidToken)
 	}
-	return Principal{SubjectID: claims.Subject, Role: claims.Role, SessionID: claims.SessionID}, nil
+	p := Principal{SubjectID: claims.Subject, Role: claims.Role, SessionID: claims.SessionID}
+	a.cache.put(raw, verifiedWindow(p, claims), now)
+	return p, nil
+}
+
+// verifiedWindow is when the parser would accept the claims, leeway included: it
+// refuses a token before iat and nbf (less the leeway) and from exp (plus the
+// leeway) on; exp is required, so it is set.
+func verifiedWindow(p Principal, c Claims) verified {
+	v := verified{principal: p, expires: c.ExpiresAt.Add(clockSkew)}
+	for _, t := range []*jwt.NumericDate{c.IssuedAt, c.NotBefore} {
+		if t != nil && t.Add(-clockSkew).After(v.notBefore) {
+			v.notBefore = t.Add(-clockSkew)
+		}
+	}
+	return v
 }
 
 // JWK is one public key in a JSON Web Key Set (RFC 7517, OKP keys per RFC 8037).
