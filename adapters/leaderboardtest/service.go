@@ -570,20 +570,7 @@ func runMaintenance(t *testing.T, open func(t *testing.T) domain.Leaderboard) {
 	svcRule(t, "Rebuild and CatchUp return ErrBoardsBusy while maintenance runs", open, recently, func(w *world) {
 		a := w.citizen("A", "")
 		w.credited(w.act(a.ID, 100, w.clock.Now()))
-		entered, release := make(chan struct{}), make(chan struct{})
-		var once atomic.Bool
-		w.store.beforeScanCitizens = func() {
-			if once.CompareAndSwap(false, true) {
-				close(entered)
-				<-release
-			}
-		}
-		done := make(chan error)
-		go func() {
-			_, err := w.svc.Rebuild(ctx(w.t))
-			done <- err
-		}()
-		<-entered
+		release, done := w.holdRebuild()
 		if _, err := w.svc.CatchUp(ctx(w.t)); !errors.Is(err, domain.ErrBoardsBusy) {
 			w.t.Errorf("CatchUp during a rebuild: %v; want ErrBoardsBusy", err)
 		}
@@ -602,20 +589,7 @@ func runMaintenance(t *testing.T, open func(t *testing.T) domain.Leaderboard) {
 	svcRule(t, "with RebuildWait a rebuild waits for maintenance in progress", open, recently, func(w *world) {
 		a := w.citizen("A", "")
 		w.credited(w.act(a.ID, 100, w.clock.Now()))
-		entered, release := make(chan struct{}), make(chan struct{})
-		var once atomic.Bool
-		w.store.beforeScanCitizens = func() {
-			if once.CompareAndSwap(false, true) {
-				close(entered)
-				<-release
-			}
-		}
-		done := make(chan error)
-		go func() {
-			_, err := w.svc.Rebuild(ctx(w.t))
-			done <- err
-		}()
-		<-entered
+		release, done := w.holdRebuild()
 		waiting := *w.svc
 		waiting.RebuildWait = time.Minute
 		second := make(chan error)
@@ -633,4 +607,24 @@ func runMaintenance(t *testing.T, open func(t *testing.T) domain.Leaderboard) {
 		}
 		w.checkBoards("after both rebuilds", w.lb, w.expected(), []string{a.ID})
 	})
+}
+
+// holdRebuild starts a rebuild that stops inside its first store scan, holding
+// the maintenance lock, until release is closed; done then gives its result.
+func (w *world) holdRebuild() (release chan struct{}, done chan error) {
+	entered := make(chan struct{})
+	release, done = make(chan struct{}), make(chan error)
+	var once atomic.Bool
+	w.store.beforeScanCitizens = func() {
+		if once.CompareAndSwap(false, true) {
+			close(entered)
+			<-release
+		}
+	}
+	go func() {
+		_, err := w.svc.Rebuild(ctx(w.t))
+		done <- err
+	}()
+	<-entered
+	return release, done
 }
