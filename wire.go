@@ -36,6 +36,8 @@ type services struct {
 	operators *domain.OperatorService
 	catalog   *domain.Catalog
 	actions   *domain.ActionService
+	benefits  *domain.BenefitService
+	banks     *domain.BankService
 	boards    *domain.LeaderboardService
 	tokens    *token.Authority
 	metrics   *prometheus.Registry // served at /metrics: HTTP, jobs, Go runtime
@@ -137,6 +139,9 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*services, 
 		MaxAge: cfg.ActionMaxAge, FutureSkew: cfg.ActionFutureSkew, DailyPoints: cfg.DailyPointsCap, PerMinute: cfg.ActionsPerMinute,
 		ReplayWaitStep: domain.DefaultActionRules.ReplayWaitStep, ReplayWaitMax: domain.DefaultActionRules.ReplayWaitMax,
 	}, Credited: s.boards}
+	s.benefits = &domain.BenefitService{Benefits: s.store, Banks: s.store, Levels: seeds.Levels(), Now: domain.Now,
+		ReplayWaitStep: domain.DefaultActionRules.ReplayWaitStep, ReplayWaitMax: domain.DefaultActionRules.ReplayWaitMax}
+	s.banks = &domain.BankService{Banks: s.store, Credentials: s.store, Limiter: s.state, Now: domain.Now, TokenTTL: cfg.BankTokenTTL}
 	if !cfg.SkipSeed {
 		if err := s.seed(ctx); err != nil {
 			s.close()
@@ -159,6 +164,13 @@ func (s *services) seed(ctx context.Context) error {
 	}
 	if created > 0 {
 		s.log.Info("seeded default activity types", "created", created)
+	}
+	banks, benefits, err := seeds.LoadBanks(ctx, s.store, domain.Now())
+	if err != nil {
+		return fmt.Errorf("seeding: %w", err)
+	}
+	if banks > 0 {
+		s.log.Info("seeded pilot banks", "banks", banks, "benefits", benefits)
 	}
 	return nil
 }
@@ -184,6 +196,8 @@ func (s *services) httpApp() *fiber.App {
 	return api.New(api.Deps{
 		Auth: s.auth, Citizens: s.citizens, Operators: s.operators, Tokens: s.tokens, Logger: s.log,
 		Actions: s.actions, Catalog: s.catalog, Levels: seeds.Levels(), Leaderboards: s.boards,
+		Banks:    s.banks,
+		Benefits: s.benefits,
 		Readiness: []api.ReadinessCheck{
 			{Name: "store", Check: s.store.Ping},
 			{Name: "shared_state", Check: s.state.Ping},
@@ -202,7 +216,8 @@ func (s *services) httpApp() *fiber.App {
 func (s *services) scheduler() (*jobs.Scheduler, error) {
 	return jobs.New(jobs.Options{Locker: s.state, Logger: s.log, Metrics: s.metrics},
 		jobs.PruneSessions(s.store, domain.Now),
-		jobs.Reconcile(&domain.Reconciler{Actions: s.store, Now: domain.Now, Grace: time.Minute, Recovered: s.boards.Rebuild}, s.cfg.ReconcileEvery),
+		jobs.Reconcile(&domain.Reconciler{Actions: s.store, Claims: s.store, Now: domain.Now, Grace: time.Minute, Recovered: s.boards.Rebuild}, s.cfg.ReconcileEvery),
+		jobs.ExpireVouchers(s.store, domain.Now, 10*time.Minute),
 		jobs.LeaderboardCatchUp(s.boards, s.cfg.BoardCatchUpEvery),
 		jobs.LeaderboardRebuild(s.boards, s.cfg.BoardRebuildCron),
 	)

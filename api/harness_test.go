@@ -156,8 +156,10 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	}
 	actions := &domain.ActionService{Actions: store, Catalog: catalog, Limiter: state, Now: domain.Now, Rules: domain.DefaultActionRules,
 		Credited: leaderboards}
+	benefits := &domain.BenefitService{Benefits: store, Banks: store, Levels: seeds.Levels(), Now: domain.Now,
+		ReplayWaitStep: domain.DefaultActionRules.ReplayWaitStep, ReplayWaitMax: domain.DefaultActionRules.ReplayWaitMax}
 	deps := api.Deps{
-		Actions: actions, Catalog: catalog, Levels: seeds.Levels(), Leaderboards: leaderboards,
+		Actions: actions, Catalog: catalog, Levels: seeds.Levels(), Leaderboards: leaderboards, Benefits: benefits,
 		Auth: auth, Citizens: &domain.CitizenService{Citizens: store, Sessions: store, Actions: store, Now: domain.Now, Members: leaderboards},
 		Operators: operators, Tokens: h.tokens,
 		Logger:    slog.New(slog.NewJSONHandler(&syncWriter{w: h.logs}, nil)),

@@ -35,6 +35,10 @@ func (s *server) routes() {
 	a.Get("/v1/me/ledger", s.allow(citizenOnly...), s.listLedger)
 	a.Get("/v1/me/export", s.allow(citizenOnly...), s.exportMe)
 	a.Get("/v1/leaderboards", s.allow(citizenOnly...), s.getLeaderboard)
+	a.Get("/v1/benefits", s.allow(citizenOnly...), s.listOffers)
+	a.Post("/v1/benefits/:id/claims", s.allow(citizenOnly...), s.claimBenefit)
+	a.Get("/v1/me/vouchers", s.allow(citizenOnly...), s.listVouchers)
+	a.Get("/v1/me/vouchers/:id", s.allow(citizenOnly...), s.getVoucher)
 
 	a.Post("/v1/admin/auth/login", s.operatorLogin)
 	a.Get("/v1/admin/me", s.allow(anyOperator...), s.getOperatorMe)
@@ -46,4 +50,18 @@ func (s *server) routes() {
 	a.Post("/v1/admin/activity-types", s.allow(configurers...), s.createActivityType)
 	a.Get("/v1/admin/activity-types/:code/versions", s.allow(anyOperator...), s.listCoefficientVersions)
 	a.Post("/v1/admin/activity-types/:code/versions", s.allow(configurers...), s.addCoefficientVersion)
+
+	a.Get("/v1/admin/banks", s.allow(anyOperator...), s.needBanks, s.listBanks)
+	a.Post("/v1/admin/banks", s.allow(configurers...), s.needBanks, s.createBank)
+	a.Get("/v1/admin/banks/:id", s.allow(anyOperator...), s.needBanks, s.getBank)
+	a.Get("/v1/admin/banks/:id/credentials", s.allow(anyOperator...), s.needBanks, s.listBankCredentials)
+	a.Post("/v1/admin/banks/:id/credentials", s.allow(configurers...), s.needBanks, s.issueBankCredential)
+	a.Delete("/v1/admin/banks/:id/credentials/:credential_id", s.allow(configurers...), s.needBanks, s.revokeBankCredential)
+
+	a.Post("/v1/bank/oauth/token", s.bankToken)
+	a.Get("/v1/bank/me", s.allowBank(), s.getBankMe)
+
+	a.Get("/v1/admin/benefits", s.allow(anyOperator...), s.adminListBenefits)
+	a.Post("/v1/admin/benefits", s.allow(configurers...), s.createBenefit)
+	a.Get("/v1/admin/benefits/:id", s.allow(anyOperator...), s.adminGetBenefit)
 }

@@ -39,6 +39,11 @@ type Deps struct {
 	Metrics *prometheus.Registry
 	// Leaderboards answers GET /v1/leaderboards.
 	Leaderboards *domain.LeaderboardService
+	// Benefits answers the benefit, claim and voucher routes.
+	Benefits *domain.BenefitService
+	// Banks manages partner banks and their credentials, and answers the bank
+	// token endpoint; nil answers those routes with 503 banks_not_configured.
+	Banks *domain.BankService
 
 	DevLogin       bool
 	BodyLimitBytes int
@@ -61,6 +66,9 @@ func New(d Deps) *fiber.App {
 	}
 	if len(d.Levels) == 0 {
 		panic("api: Deps.Levels is empty; wire seeds.Levels()") // a wiring bug, caught at start-up
+	}
+	if d.Benefits == nil {
+		panic("api: Deps.Benefits is nil") // a wiring bug, caught at start-up
 	}
 	s := &server{Deps: d, log: d.Logger, tokens: d.Tokens, metrics: newHTTPMetrics(d.Metrics)}
 	s.app = fiber.New(fiber.Config{

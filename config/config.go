@@ -39,6 +39,7 @@ type Config struct {
 	JWTAudience         string        `env:"CARBON_JWT_AUDIENCE" envDefault:"carbon-account-api"`
 	AccessTokenTTL      time.Duration `env:"CARBON_ACCESS_TOKEN_TTL" envDefault:"15m"`
 	RefreshTokenTTL     time.Duration `env:"CARBON_REFRESH_TOKEN_TTL" envDefault:"720h"`
+	BankTokenTTL        time.Duration `env:"CARBON_BANK_TOKEN_TTL" envDefault:"10m"`
 
 	LoginAttempts int           `env:"CARBON_LOGIN_ATTEMPTS" envDefault:"10"`
 	LoginWindow   time.Duration `env:"CARBON_LOGIN_WINDOW" envDefault:"15m"`
@@ -119,6 +120,9 @@ func (c Config) validate() error {
 	}
 	if c.RefreshTokenTTL < c.AccessTokenTTL {
 		bad("CARBON_REFRESH_TOKEN_TTL", "must be at least CARBON_ACCESS_TOKEN_TTL")
+	}
+	if c.BankTokenTTL < time.Minute || c.BankTokenTTL > 10*time.Minute {
+		bad("CARBON_BANK_TOKEN_TTL", "must be between 1m and 10m")
 	}
 	if c.LoginAttempts < 1 {
 		bad("CARBON_LOGIN_ATTEMPTS", "must be at least 1")

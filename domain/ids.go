@@ -12,10 +12,15 @@ import (
 // stores keep, so a value reads back exactly as it was written and returned.
 func Now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 
+// idEntropy makes IDs minted in the same millisecond by this process increase
+// (the random part is incremented rather than redrawn), so "newest first" lists
+// keep the order things happened in, even within a millisecond.
+var idEntropy = &ulid.LockedMonotonicReader{MonotonicReader: ulid.Monotonic(rand.Reader, 0)}
+
 // NewID returns a new identifier: a ULID, so ids sort by creation time and can serve
 // as pagination cursors.
 func NewID(now time.Time) string {
-	return ulid.MustNew(ulid.Timestamp(now), rand.Reader).String()
+	return ulid.MustNew(ulid.Timestamp(now), idEntropy).String()
 }
 
 // RandomToken returns n random bytes encoded as unpadded base64url, for secrets

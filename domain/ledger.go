@@ -24,7 +24,7 @@ type LedgerEntry struct {
 	Points       int64 // signed
 	CO2eGrams    int64 // signed; non-zero for earn and reverse only
 	BalanceAfter int64
-	CauseType    string // "action", later "claim", "adjustment", ...
+	CauseType    string // "action", "voucher" (claim, refund), later "adjustment", ...
 	CauseID      string // at most one entry per (Kind, CauseType, CauseID)
 	CreatedAt    time.Time
 }

@@ -12,6 +12,7 @@ import (
 // because it means a bug that an operator must look at.
 type Reconciler struct {
 	Actions ActionStore
+	Claims  BenefitStore // optional: its interrupted claims are completed too
 	Now     func() time.Time
 	// Grace is how old an unfinished recording must be before it counts as
 	// interrupted rather than in progress.
@@ -26,6 +27,8 @@ type Reconciler struct {
 type ReconcileReport struct {
 	CompletedRecordings int
 	RemovedRecordings   int
+	CompletedClaims     int
+	UndoneClaims        int
 	CitizensChecked     int
 	Mismatches          []BalanceCheck
 }
@@ -39,6 +42,11 @@ func (r *Reconciler) Run(ctx context.Context) (ReconcileReport, error) {
 	rep.CompletedRecordings, rep.RemovedRecordings, err = r.Actions.CompleteInterruptedActions(ctx, r.Now().Add(-r.Grace))
 	if err != nil {
 		return rep, err
+	}
+	if r.Claims != nil {
+		if rep.CompletedClaims, rep.UndoneClaims, err = r.Claims.CompleteInterruptedClaims(ctx, r.Now().Add(-r.Grace)); err != nil {
+			return rep, err
+		}
 	}
 	if rep.CompletedRecordings > 0 && r.Recovered != nil {
 		if _, err := r.Recovered(ctx); err != nil && !errors.Is(err, ErrBoardsBusy) {

@@ -10,6 +10,9 @@ type Store interface {
 	CatalogStore
 	ActionStore
 	CarbonLedger
+	BankStore
+	BankCredentialStore
+	BenefitStore
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

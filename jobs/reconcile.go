@@ -25,6 +25,7 @@ func Reconcile(r *domain.Reconciler, every time.Duration) Job {
 			log := Logger(ctx)
 			log.InfoContext(ctx, "reconciled", "citizens_checked", rep.CitizensChecked,
 				"recordings_completed", rep.CompletedRecordings, "recordings_removed", rep.RemovedRecordings,
+				"claims_completed", rep.CompletedClaims, "claims_undone", rep.UndoneClaims,
 				"mismatches", len(rep.Mismatches))
 			for _, m := range rep.Mismatches {
 				log.ErrorContext(ctx, "ledger mismatch", "citizen_id", m.CitizenID,

@@ -20,7 +20,7 @@ import (
 	"github.com/huzhou-lvdaitong/carbon-account/domain"
 )
 
-//go:embed activity_types.json levels.json
+//go:embed activity_types.json levels.json banks.json
 var files embed.FS
 
 const (

@@ -34,15 +34,19 @@ package mongo
 //
 // Invariants the other code relies on:
 //   - ledger_seq on the citizen is $inc-ed by every write that changes balance,
-//     the lifetime totals, usage or recovery_fence (today: step 2 and the recovery
-//     fence). Future balance writers (claims, refunds, adjustments) must bump it too,
-//     so a compare-and-set on it sees the whole account, and CheckBalances can tell
-//     a quiet citizen from a busy one. Profile saves guard on `version` instead and
-//     $set only profile fields, while step 2 only $inc-s totals and never touches
-//     version: the two never overwrite each other and never make each other retry.
-//     (Erasure still stops a credit: step 2's filter requires erased_at null.)
-//   - A pending item exists only for an action whose effects are applied; its
-//     ledger entry is in ledger_entries or in the item (CheckBalances counts both).
+//     the lifetime totals, usage, held counts or a fence (today: step 2, the
+//     recovery fence, a claim's commit, the claim fence and a refund; see
+//     vouchers.go and vouchers_expire.go). Future balance writers (adjustments)
+//     must bump it too, so a compare-and-set on it sees the whole account, and
+//     CheckBalances can tell a quiet citizen from a busy one. Profile saves guard
+//     on `version` instead and $set only profile fields, while step 2 only $inc-s
+//     totals and never touches version: the two never overwrite each other and
+//     never make each other retry. (Erasure still stops a credit: step 2's filter
+//     requires erased_at null. A claim's commit guards on version too, since the
+//     rules decide on the district.)
+//   - A pending item exists only for an action (claim, refund) whose effects are
+//     applied; its ledger entry is in ledger_entries or in the item (CheckBalances
+//     counts both).
 //   - An action in "recording" state that is not pending has not been applied, or
 //     has been completed (then it is no longer "recording").
 
@@ -101,6 +105,11 @@ type testHooks struct {
 	// afterBalancePage runs in CheckBalances between reading a page of citizens
 	// and reading their ledger entries.
 	afterBalancePage func()
+	// claimStep runs after each step of ClaimBenefit, named by a claimStep*
+	// constant, and refundStep after each step of a refund (refundStep*
+	// constants); an error stops the request there, as if the process died.
+	claimStep  func(step string) error
+	refundStep func(step string) error
 }
 
 // accountDoc is the part of a citizen document the ledger owns.
@@ -117,6 +126,11 @@ type accountDoc struct {
 	RecoveryFence string                 `bson:"recovery_fence"`
 	Usage         map[string]dayUsageDoc `bson:"usage"`
 	Pending       []bson.Raw             `bson:"pending"`
+	// ClaimFence is recovery_fence for claims: claims with a voucher id at or
+	// below it were undone by CompleteInterruptedClaims (see vouchers.go).
+	ClaimFence string `bson:"claim_fence"`
+	// Held counts the citizen's vouchers per benefit, keyed by heldKey.
+	Held map[string]int64 `bson:"held"`
 }
 
 func (d accountDoc) seq() int64 {
@@ -406,7 +420,15 @@ func (s *Store) setOutcome(ctx context.Context, actionID string, out outcomeDoc)
 // compare-and-set decides on depends on the item: removing it changes neither the
 // totals, nor the usage, nor the fence, and $push/$pull of different items commute.
 // The recovery fence checks "not pending" atomically in its own filter.
+//
+// Items of claims and refunds are finished by their own code.
 func (s *Store) completePending(ctx context.Context, citizenID string, raw bson.Raw, item pendingDoc) error {
+	switch item.kind() {
+	case pendingClaim:
+		return s.completeClaim(ctx, citizenID, raw, item, nil)
+	case pendingRefund:
+		return s.completeRefund(ctx, citizenID, raw, item, nil)
+	}
 	if item.Entry != nil {
 		if _, err := s.ledger.InsertOne(ctx, item.Entry); err != nil && !isDuplicateKey(err) {
 			return mapErr("append ledger entry", err)

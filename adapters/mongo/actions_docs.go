@@ -144,6 +144,7 @@ func (d ledgerEntryDoc) toDomain() domain.LedgerEntry {
 }
 
 // outcomeDoc is what finishing a recording writes into its action document.
+// Its zero value (no status) is left out of a pending item (see pendingDoc).
 type outcomeDoc struct {
 	Status           string  `bson:"status"`
 	CreditedQuantity int64   `bson:"credited_quantity"`
@@ -154,16 +155,52 @@ type outcomeDoc struct {
 	BalanceAfter     int64   `bson:"balance_after"`
 }
 
-// pendingDoc is an action whose effects are applied to the citizen document but
-// whose ledger entry and final action state may not be written yet; it carries
-// everything needed to write them, so finishing is idempotent and needs no further
-// decision. It sits in the citizen's `pending` array from the moment the balance
-// moves until both are written.
+// IsZero lets `omitempty` leave the outcome out of pending items that are not
+// actions' (a recorded outcome always has a status).
+func (o outcomeDoc) IsZero() bool { return o.Status == "" }
+
+// pendingDoc is a change whose effects are applied to the citizen document but
+// whose ledger entry and final state may not be written yet; it carries everything
+// needed to write them, so finishing is idempotent and needs no further decision.
+// It sits in the citizen's `pending` array from the moment the balance moves until
+// both are written. Exactly one of the ids says what it is:
+//
+//   - action_id: a credited action (actions.go); Outcome is its outcome.
+//   - claim_voucher_id: a claimed benefit (vouchers.go); Issue is what the voucher
+//     becomes when issued.
+//   - refund_voucher_id: an expired voucher's refund (vouchers_expire.go).
+//
+// Items stored before claims existed have action_id only and decode unchanged;
+// an action's item marshals to the same bytes as before (the new fields are
+// omitted), which matters because $pull matches the stored bytes.
 type pendingDoc struct {
-	ActionID string          `bson:"action_id"`
-	At       time.Time       `bson:"at"` // the action's recorded_at
-	Entry    *ledgerEntryDoc `bson:"entry,omitempty"`
-	Outcome  outcomeDoc      `bson:"outcome"`
+	ActionID        string           `bson:"action_id,omitempty"`
+	ClaimVoucherID  string           `bson:"claim_voucher_id,omitempty"`
+	RefundVoucherID string           `bson:"refund_voucher_id,omitempty"`
+	At              time.Time        `bson:"at"` // the action's recorded_at, the claim's or the refund's time
+	Entry           *ledgerEntryDoc  `bson:"entry,omitempty"`
+	Outcome         outcomeDoc       `bson:"outcome,omitempty"`
+	Issue           *voucherIssueDoc `bson:"issue,omitempty"`
+}
+
+// pendingKind says which of the three a pending item is.
+type pendingKind int
+
+const (
+	pendingAction pendingKind = iota
+	pendingClaim
+	pendingRefund
+)
+
+func (p pendingDoc) kind() pendingKind {
+	switch {
+	case p.ClaimVoucherID != "":
+		return pendingClaim
+	case p.RefundVoucherID != "":
+		return pendingRefund
+	default:
+		return pendingAction
+	}
 }
 
 // dayUsageDoc is what a citizen was credited on one Shanghai day, kept in the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -39,7 +40,8 @@ import (
 // grace period (clock skew between replicas must stay well below it).
 func (s *Store) CompleteInterruptedActions(ctx context.Context, before time.Time) (completed, removed int, err error) {
 	cutoff := toDate(before)
-	completed, err = s.completePendingBefore(ctx, cutoff)
+	done, err := s.completePendingBefore(ctx, cutoff, pendingAction)
+	completed = done[pendingAction]
 	if err != nil {
 		return completed, 0, err
 	}
@@ -63,28 +65,30 @@ type pendingHolder struct {
 	Pending []bson.Raw `bson:"pending"`
 }
 
-// completePendingBefore completes every pending item recorded before cutoff.
-func (s *Store) completePendingBefore(ctx context.Context, cutoff time.Time) (int, error) {
+// completePendingBefore completes every pending item of the given kinds recorded
+// before cutoff, and counts them by kind. (Actions, claims and refunds share the
+// pending array and its index; each recovery pass finishes its own kinds.)
+func (s *Store) completePendingBefore(ctx context.Context, cutoff time.Time, kinds ...pendingKind) (map[pendingKind]int, error) {
+	completed := map[pendingKind]int{}
 	filter := bson.D{{Key: "pending.at", Value: bson.D{{Key: "$lt", Value: cutoff}}}}
 	opts := options.Find().SetProjection(bson.D{{Key: "pending", Value: 1}})
 	var holders []pendingHolder
-	if err := findAll(ctx, s.citizens, "find pending actions", filter, opts, &holders); err != nil {
-		return 0, err
+	if err := findAll(ctx, s.citizens, "find pending items", filter, opts, &holders); err != nil {
+		return completed, err
 	}
-	completed := 0
 	for _, h := range holders {
 		for _, raw := range h.Pending {
 			var item pendingDoc
 			if err := bson.Unmarshal(raw, &item); err != nil {
-				return completed, fmt.Errorf("mongo: decode pending action of citizen %s: %w", h.ID, err)
+				return completed, fmt.Errorf("mongo: decode pending item of citizen %s: %w", h.ID, err)
 			}
-			if !item.At.Before(cutoff) {
-				continue // young: its own request is probably finishing it
+			if !item.At.Before(cutoff) || !slices.Contains(kinds, item.kind()) {
+				continue // young (its own request is probably finishing it), or another pass's
 			}
 			if err := s.completePending(ctx, h.ID, raw, item); err != nil {
 				return completed, err
 			}
-			completed++
+			completed[item.kind()]++
 		}
 	}
 	return completed, nil
@@ -261,7 +265,7 @@ func (s *Store) sumLedgers(ctx context.Context, filter bson.D, accts []accountDo
 		for _, raw := range a.Pending {
 			var item pendingDoc
 			if err := bson.Unmarshal(raw, &item); err != nil {
-				return nil, fmt.Errorf("mongo: check balances: decode pending action of citizen %s: %w", a.ID, err)
+				return nil, fmt.Errorf("mongo: check balances: decode pending item of citizen %s: %w", a.ID, err)
 			}
 			if item.Entry != nil {
 				pending[item.Entry.ID] = *item.Entry

@@ -29,8 +29,8 @@ type citizenDoc struct {
 	ErasedAt          *time.Time  `bson:"erased_at"`
 	Version           int64       `bson:"version"`
 	// LedgerSeq counts changes to the account (see actions.go); written only by the
-	// ledger code, which also owns the usage, pending and recovery_fence fields
-	// that this struct leaves out.
+	// ledger code, which also owns the usage, pending, recovery_fence,
+	// claim_fence and held fields that this struct leaves out.
 	LedgerSeq int64 `bson:"ledger_seq"`
 }
 
@@ -109,7 +109,7 @@ func (s *Store) FindOrCreateCitizen(ctx context.Context, draft domain.Citizen) (
 }
 
 // ledgerOnlyFields are the parts of a citizen document the profile never needs.
-var ledgerOnlyFields = bson.D{{Key: "usage", Value: 0}, {Key: "pending", Value: 0}}
+var ledgerOnlyFields = bson.D{{Key: "usage", Value: 0}, {Key: "pending", Value: 0}, {Key: "held", Value: 0}}
 
 // GetCitizen reads one citizen by id.
 func (s *Store) GetCitizen(ctx context.Context, id string) (domain.Citizen, error) {

@@ -6,10 +6,12 @@
 // guarded by a filter where a lost update would matter; unique indexes provide
 // idempotency; every query is served by an index; no multi-document transactions
 // and no $lookup. Writes that span documents (recording an action: the action, the
-// citizen's account and a ledger entry) are idempotent steps around one guarded
-// single-document commit, finished or undone after a crash by
-// CompleteInterruptedActions (see actions.go); the catalog keeps each type with
-// all its versions in one document (see catalog.go).
+// citizen's account and a ledger entry; claiming a benefit: the voucher, the
+// benefit's stock, the account and a ledger entry) are idempotent steps around one
+// guarded single-document commit, finished or undone after a crash by
+// CompleteInterruptedActions (see actions.go) and CompleteInterruptedClaims (see
+// vouchers.go); the catalog keeps each type with all its versions in one document
+// (see catalog.go).
 package mongo
 
 import (
@@ -34,6 +36,9 @@ const (
 	collActivityTypes = "activity_types"
 	collActions       = "actions"
 	collLedger        = "ledger_entries"
+	collBanks         = "banks"
+	collBenefits      = "benefits"
+	collVouchers      = "vouchers"
 )
 
 // disconnectTimeout bounds Close, which has no context of its own.
@@ -50,6 +55,9 @@ type Store struct {
 	activityTypes *mongodrv.Collection
 	actions       *mongodrv.Collection
 	ledger        *mongodrv.Collection
+	banks         *mongodrv.Collection
+	benefits      *mongodrv.Collection
+	vouchers      *mongodrv.Collection
 	pruneBatch    int // sessions per PruneSessions round
 	accountLocks  *accountLocks
 	hooks         testHooks // crash points for tests; zero in production
@@ -86,6 +94,9 @@ func Open(ctx context.Context, uri, database string, opts ...func(*options.Clien
 		activityTypes: db.Collection(collActivityTypes),
 		actions:       db.Collection(collActions),
 		ledger:        db.Collection(collLedger),
+		banks:         db.Collection(collBanks),
+		benefits:      db.Collection(collBenefits),
+		vouchers:      db.Collection(collVouchers),
 		pruneBatch:    defaultPruneBatch,
 		accountLocks:  newAccountLocks(),
 	}
@@ -140,8 +151,28 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{s.ledger, "citizen_id", bson.D{{Key: "citizen_id", Value: 1}, {Key: "_id", Value: 1}}, false},
 		// At most one entry per cause (domain.LedgerEntry).
 		{s.ledger, "cause_unique", bson.D{{Key: "kind", Value: 1}, {Key: "cause_type", Value: 1}, {Key: "cause_id", Value: 1}}, true},
-		// CompleteInterruptedActions: citizens with applied actions left pending.
+		// CompleteInterruptedActions and CompleteInterruptedClaims: citizens with
+		// applied actions, claims or refunds left pending.
 		{s.citizens, "pending_at", bson.D{{Key: "pending.at", Value: 1}}, false},
+		// Banks (see banks.go): the code names one bank.
+		{s.banks, "code_unique", bson.D{{Key: "code", Value: 1}}, true},
+		// Benefits (see benefits.go): one bank's benefits in id order, and
+		// CompleteInterruptedClaims' search for stock reservations left behind.
+		{s.benefits, "bank_id", bson.D{{Key: "bank_id", Value: 1}, {Key: "_id", Value: 1}}, false},
+		{s.benefits, "reserved", bson.D{{Key: "reserved", Value: 1}}, false},
+		// Vouchers (see vouchers.go). The code is what a bank looks a voucher up by;
+		// the idempotency key is scoped to the citizen.
+		{s.vouchers, "code_unique", bson.D{{Key: "code", Value: 1}}, true},
+		{s.vouchers, "citizen_idempotency_key_unique", bson.D{{Key: "citizen_id", Value: 1}, {Key: "idempotency_key", Value: 1}}, true},
+		// A citizen's vouchers newest first.
+		{s.vouchers, "citizen_id", bson.D{{Key: "citizen_id", Value: 1}, {Key: "_id", Value: 1}}, false},
+		// ExpireVouchers: issued vouchers due, and expiries left half done.
+		{s.vouchers, "status_expires_at", bson.D{{Key: "status", Value: 1}, {Key: "expires_at", Value: 1}}, false},
+		// CompleteInterruptedClaims: claims started before the grace period.
+		{s.vouchers, "status_issued_at", bson.D{{Key: "status", Value: 1}, {Key: "issued_at", Value: 1}}, false},
+		// Banks exchange client_id for tokens; issuing retries on a taken one.
+		{s.bankCredentials(), "client_id_unique", bson.D{{Key: "client_id", Value: 1}}, true},
+		{s.bankCredentials(), "bank_id", bson.D{{Key: "bank_id", Value: 1}, {Key: "_id", Value: 1}}, false},
 	}
 	for _, sp := range specs {
 		opts := options.Index().SetName(sp.name)

@@ -43,6 +43,8 @@ func scanOptions(limit int) *options.FindOptionsBuilder {
 // entry of a crashed request, whose id is older by the time it reaches the ledger.
 // Pending items are read first: an entry moves from the item to the ledger by an
 // insert before the $pull, so a read in this order cannot miss it in between.
+// Pending claims and refunds (vouchers.go) carry entries without CO2e and are
+// skipped like their entries in the ledger.
 func (s *Store) ScanCarbonEntries(ctx context.Context, afterID string, limit int) ([]domain.LedgerEntry, error) {
 	out := []domain.LedgerEntry{}
 	if limit <= 0 {

@@ -163,14 +163,16 @@ func (s *Store) Close() error {
 }
 
 // writeTx runs f in a write transaction (BEGIN IMMEDIATE, via _txlock) on the
-// writer connection, committing if f returns nil.
+// writer connection, committing if f returns nil. If f returns an error or panics
+// (ClaimBenefit runs the caller's decide in f), the transaction is rolled back:
+// left open, it would hold the only writer connection for good.
 func (s *Store) writeTx(ctx context.Context, what string, f func(tx *sql.Tx) error) error {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: %s: begin: %w", what, err)
 	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	if err := f(tx); err != nil {
-		_ = tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {

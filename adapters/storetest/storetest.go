@@ -27,8 +27,24 @@
 //     full when the first request has finished (while it is still recording, at
 //     least its ID, IdempotencyKey and RequestHash). decide may be called more
 //     than once per RecordAction (the suite's decide funcs are pure).
+//   - For banks, benefits and vouchers (RunBenefits) the suite pins down: a
+//     voucher's IssuedAt and its claim entry's CreatedAt are Claim.At, and a
+//     refund entry's CreatedAt is the now given to ExpireVouchers; claim and
+//     refund entries carry no CO2e; the stored voucher keeps the BalanceAfter that
+//     ClaimBenefit returned (FindClaimByIdempotencyKey, ListVouchers and
+//     DuplicateClaimError.Existing show it); expiry changes only Status and
+//     RefundEntryID; a reused idempotency key wins over decide's refusal (a retry
+//     after the citizen reached the limit is replayed, not refused); a refused
+//     claim (decide's error, unknown benefit, unknown or erased citizen) leaves its
+//     key and code free; held counts expired vouchers too; nil and empty Districts
+//     are the same. DuplicateClaimError.Existing is the stored voucher in full once
+//     the first claim has finished (while it is still claiming, at least its ID,
+//     IdempotencyKey and BenefitID). decide may be called more than once per
+//     ClaimBenefit (the suite's decide funcs are pure).
 //   - The service and property tests run domain.ActionService on the store with a
-//     fake clock in 2025 and activity types written straight into the store.
+//     fake clock in 2025 and activity types written straight into the store; the
+//     claim service and race tests run domain.BenefitService with a fixed clock
+//     and levels of their own (claimLevels).
 //   - Race tests release goroutines together and repeat where one round could
 //     happen to run serially; they need no special adapter setup, but an adapter
 //     whose test backend is not atomic (FerretDB) must serialise, e.g. one connection.
@@ -55,6 +71,10 @@ func Run(t *testing.T, open func(t *testing.T) domain.Store) {
 	t.Run("action races", func(t *testing.T) { runActionRaces(t, open) })
 	t.Run("action service", func(t *testing.T) { runActionService(t, open) })
 	t.Run("action property", func(t *testing.T) { runActionProperty(t, open) })
+	t.Run("bank credentials", func(t *testing.T) {
+		RunBankCredentials(t, func(t *testing.T) domain.BankCredentialStore { return open(t) })
+	})
+	t.Run("benefits", func(t *testing.T) { RunBenefits(t, func(t *testing.T) BenefitsStore { return open(t) }) })
 	t.Run("scans", func(t *testing.T) { runScans(t, open) })
 	t.Run("Ping succeeds on an open store", func(t *testing.T) {
 		t.Parallel()

@@ -38,6 +38,13 @@ type refStore struct {
 	typeUsage  map[[3]string]typeUsage                // (citizen id, day, type code)
 	dayPoints  map[[2]string]int64                    // (citizen id, day) -> points over all types
 
+	banks     map[string]domain.Bank
+	benefits  map[string]domain.Benefit
+	vouchers  map[string]domain.Voucher // by id
+	claimKeys map[[2]string]string      // (citizen id, idempotency key) -> voucher id
+
+	credentials []domain.BankCredential
+
 	fault string // comma-separated deliberate bugs, see faults_test.go; "" in normal runs
 }
 
@@ -61,6 +68,10 @@ func newRefStore() *refStore {
 		ledger:     map[string]domain.LedgerEntry{},
 		typeUsage:  map[[3]string]typeUsage{},
 		dayPoints:  map[[2]string]int64{},
+		banks:      map[string]domain.Bank{},
+		benefits:   map[string]domain.Benefit{},
+		vouchers:   map[string]domain.Voucher{},
+		claimKeys:  map[[2]string]string{},
 		fault:      os.Getenv(faultEnv),
 	}
 }
@@ -534,4 +545,217 @@ func (s *refStore) ScanCitizens(_ context.Context, afterID string, limit int) ([
 	}
 	slices.SortFunc(out, func(a, b domain.Citizen) int { return cmp.Compare(a.ID, b.ID) })
 	return out[:max(min(limit, len(out)), 0)], nil
+}
+
+func (s *refStore) CreateBank(_ context.Context, b domain.Bank) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range s.banks {
+		if x.Code == b.Code && !s.broken("bank-code-not-unique") {
+			return domain.ErrConflict
+		}
+	}
+	s.banks[b.ID] = b
+	return nil
+}
+
+func (s *refStore) GetBank(_ context.Context, id string) (domain.Bank, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.banks[id]
+	if !ok {
+		return domain.Bank{}, domain.ErrNotFound
+	}
+	return b, nil
+}
+
+func (s *refStore) ListBanks(context.Context) ([]domain.Bank, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []domain.Bank
+	for _, b := range s.banks {
+		out = append(out, b)
+	}
+	slices.SortFunc(out, func(a, b domain.Bank) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+func cloneBenefit(b domain.Benefit) domain.Benefit {
+	b.Districts = slices.Clone(b.Districts)
+	return b
+}
+
+func (s *refStore) CreateBenefit(_ context.Context, b domain.Benefit) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.broken("benefit-keeps-claimed") {
+		b.Claimed = 0
+	}
+	s.benefits[b.ID] = cloneBenefit(b)
+	return nil
+}
+
+func (s *refStore) GetBenefit(_ context.Context, id string) (domain.Benefit, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.benefits[id]
+	if !ok {
+		return domain.Benefit{}, domain.ErrNotFound
+	}
+	return cloneBenefit(b), nil
+}
+
+func (s *refStore) ListBenefits(_ context.Context, bankID, afterID string, limit int) ([]domain.Benefit, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []domain.Benefit
+	for _, b := range s.benefits {
+		if b.ID > afterID && (bankID == "" || b.BankID == bankID || s.broken("benefits-ignore-bank")) {
+			out = append(out, cloneBenefit(b))
+		}
+	}
+	slices.SortFunc(out, func(a, b domain.Benefit) int { return cmp.Compare(a.ID, b.ID) })
+	return out[:max(min(limit, len(out)), 0)], nil
+}
+
+func (s *refStore) ClaimBenefit(_ context.Context, c domain.Claim, decide func(domain.Benefit, domain.Citizen, int) (domain.ClaimTerms, error)) (domain.Voucher, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	citizen, ok := s.citizens[c.CitizenID]
+	if !ok || (citizen.Erased() && !s.broken("claim-erased")) {
+		return domain.Voucher{}, domain.ErrNotFound
+	}
+	b, ok := s.benefits[c.BenefitID]
+	if !ok {
+		return domain.Voucher{}, domain.ErrNotFound
+	}
+	key := [2]string{c.CitizenID, c.IdempotencyKey}
+	if id, ok := s.claimKeys[key]; ok && !s.broken("claim-no-idempotency") {
+		return domain.Voucher{}, &domain.DuplicateClaimError{Existing: s.vouchers[id]}
+	}
+	held := 0
+	for _, v := range s.vouchers {
+		if v.CitizenID == c.CitizenID && v.BenefitID == c.BenefitID && (v.Status == domain.VoucherIssued || !s.broken("held-only-issued")) {
+			held++
+		}
+	}
+	seen := cloneBenefit(b)
+	if s.broken("claim-ignores-stock") {
+		seen.Claimed = 0
+	}
+	if s.broken("claim-ignores-limit") {
+		held = 0
+	}
+	if s.broken("claim-decide-unlocked") {
+		// Reads, lets others run, then writes what it read: the lost update of a
+		// store without an atomic read-decide-write step.
+		s.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		s.mu.Lock()
+	}
+	terms, err := decide(seen, citizen, held)
+	if err != nil {
+		if s.broken("refusal-takes-claim-key") {
+			s.claimKeys[key] = ""
+		}
+		return domain.Voucher{}, err
+	}
+	cost := terms.PointsCost
+	if s.broken("claim-uses-benefit-cost") {
+		cost = b.PointsCost
+	}
+	citizen.Balance -= cost
+	var co2e int64
+	if s.broken("claim-lowers-co2e") {
+		co2e = -cost
+		citizen.CO2eGramsTotal += co2e
+	}
+	s.citizens[c.CitizenID] = citizen
+	b.Claimed++
+	s.benefits[b.ID] = b
+	s.ledger[c.EntryID] = domain.LedgerEntry{
+		ID: c.EntryID, CitizenID: c.CitizenID, Kind: domain.LedgerClaim, Points: -cost, CO2eGrams: co2e,
+		BalanceAfter: citizen.Balance, CauseType: "voucher", CauseID: c.VoucherID, CreatedAt: c.At,
+	}
+	v := domain.Voucher{
+		ID: c.VoucherID, Code: c.Code, BenefitID: b.ID, BankID: b.BankID, CitizenID: c.CitizenID,
+		PointsSpent: cost, Status: domain.VoucherIssued, IssuedAt: c.At, ExpiresAt: terms.ExpiresAt,
+		IdempotencyKey: c.IdempotencyKey, LedgerEntryID: c.EntryID, BalanceAfter: citizen.Balance,
+	}
+	stored := v
+	if s.broken("voucher-forgets-balance") {
+		stored.BalanceAfter = 0
+	}
+	s.vouchers[v.ID] = stored
+	s.claimKeys[key] = v.ID
+	return v, nil
+}
+
+func (s *refStore) FindClaimByIdempotencyKey(_ context.Context, citizenID, key string) (domain.Voucher, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.claimKeys[[2]string{citizenID, key}]
+	if !ok || s.broken("claim-find-blind") {
+		return domain.Voucher{}, domain.ErrNotFound
+	}
+	return s.vouchers[id], nil
+}
+
+func (s *refStore) ListVouchers(_ context.Context, citizenID, beforeID string, limit int) ([]domain.Voucher, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var mine []domain.Voucher
+	for _, v := range s.vouchers {
+		if v.CitizenID == citizenID && v.Status != domain.VoucherClaiming {
+			mine = append(mine, v)
+		}
+	}
+	if s.broken("vouchers-oldest-first") {
+		slices.SortFunc(mine, func(a, b domain.Voucher) int { return cmp.Compare(a.ID, b.ID) })
+		return mine[:min(limit, len(mine))], nil
+	}
+	return newestFirstPage(mine, func(v domain.Voucher) string { return v.ID }, beforeID, limit), nil
+}
+
+func (s *refStore) ExpireVouchers(_ context.Context, now time.Time, limit int, newEntryID func() string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var due []domain.Voucher
+	for _, v := range s.vouchers {
+		issued := v.Status == domain.VoucherIssued || s.broken("refund-twice")
+		inTime := !v.ExpiresAt.After(now)
+		if s.broken("expire-strictly-before") {
+			inTime = v.ExpiresAt.Before(now)
+		}
+		if issued && inTime {
+			due = append(due, v)
+		}
+	}
+	slices.SortFunc(due, func(a, b domain.Voucher) int {
+		return cmp.Or(a.ExpiresAt.Compare(b.ExpiresAt), cmp.Compare(a.ID, b.ID))
+	})
+	if !s.broken("expire-ignores-limit") {
+		due = due[:max(min(limit, len(due)), 0)]
+	}
+	for _, v := range due {
+		c := s.citizens[v.CitizenID]
+		c.Balance += v.PointsSpent
+		if s.broken("refund-counts-as-earned") {
+			c.PointsEarnedTotal += v.PointsSpent
+		}
+		s.citizens[v.CitizenID] = c
+		id := newEntryID()
+		s.ledger[id] = domain.LedgerEntry{
+			ID: id, CitizenID: v.CitizenID, Kind: domain.LedgerRefund, Points: v.PointsSpent,
+			BalanceAfter: c.Balance, CauseType: "voucher", CauseID: v.ID, CreatedAt: now,
+		}
+		v.Status, v.RefundEntryID = domain.VoucherExpired, id
+		s.vouchers[v.ID] = v
+	}
+	return len(due), nil
+}
+
+// CompleteInterruptedClaims has nothing to do: the reference store claims in one step.
+func (s *refStore) CompleteInterruptedClaims(context.Context, time.Time) (int, int, error) {
+	return 0, 0, nil
 }

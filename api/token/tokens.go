@@ -17,13 +17,17 @@ type Claims struct {
 	jwt.RegisteredClaims
 	Role      domain.Role `json:"role"`
 	SessionID string      `json:"sid,omitempty"`
+	// Scope is what a bank token may do: space-separated bank scopes (RFC 8693
+	// §4.2 style). Empty for citizens and operators.
+	Scope string `json:"scope,omitempty"`
 }
 
 // Principal is the authenticated caller of a request.
 type Principal struct {
 	SubjectID string
 	Role      domain.Role
-	SessionID string
+	SessionID string // the session, or for banks the credential the token was issued to
+	Scope     string // bank tokens: space-separated scopes
 }
 
 // Authority mints access tokens with its signing key and accepts tokens signed by
@@ -64,8 +68,15 @@ func NewAuthority(signing Key, previous []Key, issuer, audience string, ttl time
 // TTL is the lifetime of the access tokens this authority mints.
 func (a *Authority) TTL() time.Duration { return a.ttl }
 
-// Mint returns a signed access token for p.
-func (a *Authority) Mint(p Principal) (string, error) {
+// Mint returns a signed access token for p that lives TTL.
+func (a *Authority) Mint(p Principal) (string, error) { return a.MintTTL(p, a.ttl) }
+
+// MintTTL returns a signed access token for p that lives ttl (bank tokens are
+// shorter-lived than the others).
+func (a *Authority) MintTTL(p Principal, ttl time.Duration) (string, error) {
+	if ttl <= 0 {
+		return "", errors.New("token: ttl must be positive")
+	}
 	now := a.now()
 	claims := Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -74,11 +85,12 @@ func (a *Authority) Mint(p Principal) (string, error) {
 			Audience:  jwt.ClaimStrings{a.audience},
 			IssuedAt:  jwt.NewNumericDate(now),
 			NotBefore: jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(a.ttl)),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 			ID:        domain.NewID(now),
 		},
 		Role:      p.Role,
 		SessionID: p.SessionID,
+		Scope:     p.Scope,
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
 	t.Header["kid"] = a.signing.ID
@@ -111,7 +123,7 @@ func (a *Authority) Verify(raw string) (Principal, error) {
 	if claims.Subject == "" || claims.Role == "" {
 		return Principal{}, fmt.Errorf("%w: missing sub or role", ErrInvalidToken)
 	}
-	p := Principal{SubjectID: claims.Subject, Role: claims.Role, SessionID: claims.SessionID}
+	p := Principal{SubjectID: claims.Subject, Role: claims.Role, SessionID: claims.SessionID, Scope: claims.Scope}
 	a.cache.put(raw, verifiedWindow(p, claims), now)
 	return p, nil
 }
