@@ -36,6 +36,8 @@ type Wiring struct {
 	// Actions has no rate limit and no daily points cap, so that neither turns
 	// a benchmark's call into a failure.
 	Actions *domain.ActionService
+	// Benefits claims benefits (of the seeded pilot banks) for points.
+	Benefits *domain.BenefitService
 	// NewApp builds the HTTP application on the above.
 	NewApp func() *fiber.App
 }
@@ -61,6 +63,9 @@ func New(tb testing.TB) Wiring {
 	if _, err := seeds.Load(ctx, store, domain.Now()); err != nil {
 		tb.Fatal(err)
 	}
+	if _, _, err := seeds.LoadBanks(ctx, store, domain.Now()); err != nil {
+		tb.Fatal(err)
+	}
 	w.Catalog = &domain.Catalog{Store: store, Now: domain.Now}
 	if err := w.Catalog.Reload(ctx); err != nil {
 		tb.Fatal(err)
@@ -76,10 +81,14 @@ func New(tb testing.TB) Wiring {
 	w.Actions = &domain.ActionService{Actions: store, Catalog: w.Catalog, Limiter: state, Now: domain.Now, Rules: rules, Credited: w.Boards}
 	auth := &domain.AuthService{Citizens: store, Operators: store, Sessions: store, Limiter: state,
 		Now: domain.Now, RefreshTTL: 24 * time.Hour, LoginAttempts: 5, LoginWindow: time.Minute}
-	actions, catalog, tokens, boards := w.Actions, w.Catalog, w.Tokens, w.Boards
+	w.Benefits = &domain.BenefitService{Benefits: store, Banks: store, Levels: seeds.Levels(), Now: domain.Now,
+		ReplayWaitStep: rules.ReplayWaitStep, ReplayWaitMax: rules.ReplayWaitMax}
+	banks := &domain.BankService{Banks: store, Credentials: store, Limiter: state, Now: domain.Now, TokenTTL: 10 * time.Minute}
+	actions, catalog, tokens, boards, benefits := w.Actions, w.Catalog, w.Tokens, w.Boards, w.Benefits
 	w.NewApp = func() *fiber.App {
 		return api.New(api.Deps{
 			Auth: auth, Actions: actions, Catalog: catalog, Levels: seeds.Levels(), Tokens: tokens, Leaderboards: boards,
+			Benefits: benefits, Banks: banks,
 			Citizens:  &domain.CitizenService{Citizens: store, Sessions: store, Actions: store, Now: domain.Now, Members: boards},
 			Operators: &domain.OperatorService{Operators: store, Now: domain.Now},
 			Logger:    log, BodyLimitBytes: 64 << 10, Version: "bench",
