@@ -198,6 +198,9 @@ func (s *services) httpApp() *fiber.App {
 		Actions: s.actions, Catalog: s.catalog, Levels: seeds.Levels(), Leaderboards: s.boards,
 		Banks:    s.banks,
 		Benefits: s.benefits,
+		Consents: &domain.ConsentService{Consents: s.store, Banks: s.store, Citizens: s.store, Levels: seeds.Levels(), Now: domain.Now},
+		Redemptions: &domain.RedemptionService{Redemptions: s.store, Benefits: s.store, Now: domain.Now,
+			ReversalWindow: s.cfg.RedemptionReversalWindow},
 		Readiness: []api.ReadinessCheck{
 			{Name: "store", Check: s.store.Ping},
 			{Name: "shared_state", Check: s.state.Ping},

@@ -39,6 +39,9 @@ func (s *server) routes() {
 	a.Post("/v1/benefits/:id/claims", s.allow(citizenOnly...), s.claimBenefit)
 	a.Get("/v1/me/vouchers", s.allow(citizenOnly...), s.listVouchers)
 	a.Get("/v1/me/vouchers/:id", s.allow(citizenOnly...), s.getVoucher)
+	a.Post("/v1/me/consents", s.allow(citizenOnly...), s.needConsents, s.createConsent)
+	a.Get("/v1/me/consents", s.allow(citizenOnly...), s.needConsents, s.listConsents)
+	a.Delete("/v1/me/consents/:id", s.allow(citizenOnly...), s.needConsents, s.revokeConsent)
 
 	a.Post("/v1/admin/auth/login", s.operatorLogin)
 	a.Get("/v1/admin/me", s.allow(anyOperator...), s.getOperatorMe)
@@ -60,6 +63,10 @@ func (s *server) routes() {
 
 	a.Post("/v1/bank/oauth/token", s.bankToken)
 	a.Get("/v1/bank/me", s.allowBank(), s.getBankMe)
+	a.Post("/v1/bank/consents/exchange", s.allowBank(scopeConsentsExchange), s.needConsents, s.exchangeConsent)
+	a.Post("/v1/bank/redemptions", s.allowBank(scopeRedemptionsWrite), s.needRedemptions, s.redeemVoucher)
+	a.Post("/v1/bank/redemptions/:id/reversal", s.allowBank(scopeRedemptionsWrite), s.needRedemptions, s.reverseRedemption)
+	a.Get("/v1/bank/redemptions", s.allowBank(scopeRedemptionsRead), s.needRedemptions, s.listRedemptions)
 
 	a.Get("/v1/admin/benefits", s.allow(anyOperator...), s.adminListBenefits)
 	a.Post("/v1/admin/benefits", s.allow(configurers...), s.createBenefit)

@@ -44,6 +44,12 @@ type Deps struct {
 	// Banks manages partner banks and their credentials, and answers the bank
 	// token endpoint; nil answers those routes with 503 banks_not_configured.
 	Banks *domain.BankService
+	// Consents answers the citizen consent routes and the bank's code exchange;
+	// nil answers them with 503 consents_not_configured.
+	Consents *domain.ConsentService
+	// Redemptions answers the bank redemption routes; nil answers them with 503
+	// redemptions_not_configured.
+	Redemptions *domain.RedemptionService
 
 	DevLogin       bool
 	BodyLimitBytes int

@@ -40,6 +40,8 @@ type Config struct {
 	AccessTokenTTL      time.Duration `env:"CARBON_ACCESS_TOKEN_TTL" envDefault:"15m"`
 	RefreshTokenTTL     time.Duration `env:"CARBON_REFRESH_TOKEN_TTL" envDefault:"720h"`
 	BankTokenTTL        time.Duration `env:"CARBON_BANK_TOKEN_TTL" envDefault:"10m"`
+	// RedemptionReversalWindow is how long after a redemption its bank may reverse it.
+	RedemptionReversalWindow time.Duration `env:"CARBON_REDEMPTION_REVERSAL_WINDOW" envDefault:"72h"`
 
 	LoginAttempts int           `env:"CARBON_LOGIN_ATTEMPTS" envDefault:"10"`
 	LoginWindow   time.Duration `env:"CARBON_LOGIN_WINDOW" envDefault:"15m"`
@@ -123,6 +125,9 @@ func (c Config) validate() error {
 	}
 	if c.BankTokenTTL < time.Minute || c.BankTokenTTL > 10*time.Minute {
 		bad("CARBON_BANK_TOKEN_TTL", "must be between 1m and 10m")
+	}
+	if c.RedemptionReversalWindow < time.Minute || c.RedemptionReversalWindow > 90*24*time.Hour {
+		bad("CARBON_REDEMPTION_REVERSAL_WINDOW", "must be between 1m and 2160h (90 days)")
 	}
 	if c.LoginAttempts < 1 {
 		bad("CARBON_LOGIN_ATTEMPTS", "must be at least 1")

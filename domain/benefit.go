@@ -56,7 +56,8 @@ type VoucherStatus string
 const (
 	VoucherIssued   VoucherStatus = "issued"
 	VoucherRedeemed VoucherStatus = "redeemed"
-	VoucherExpired  VoucherStatus = "expired" // not redeemed in time; points refunded
+	VoucherExpired  VoucherStatus = "expired"  // not redeemed in time; points refunded
+	VoucherReversed VoucherStatus = "reversed" // redeemed, then the bank reversed it; points refunded
 	// VoucherClaiming marks a claim whose recording has started but not finished
 	// (stores without transactions claim in steps); never shown to clients.
 	VoucherClaiming VoucherStatus = "claiming"

@@ -13,6 +13,8 @@ type Store interface {
 	BankStore
 	BankCredentialStore
 	BenefitStore
+	ConsentStore
+	RedemptionStore
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

@@ -173,6 +173,17 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		// Banks exchange client_id for tokens; issuing retries on a taken one.
 		{s.bankCredentials(), "client_id_unique", bson.D{{Key: "client_id", Value: 1}}, true},
 		{s.bankCredentials(), "bank_id", bson.D{{Key: "bank_id", Value: 1}, {Key: "_id", Value: 1}}, false},
+		// Redemptions (see redemptions.go): one per key of a bank and one per
+		// voucher; a bank's redemptions by time; recovery of pending ones.
+		{s.redemptions(), "bank_idempotency_key_unique", bson.D{{Key: "bank_id", Value: 1}, {Key: "idempotency_key", Value: 1}}, true},
+		{s.redemptions(), "voucher_id_unique", bson.D{{Key: "voucher_id", Value: 1}}, true},
+		{s.redemptions(), "bank_redeemed_at", bson.D{{Key: "bank_id", Value: 1}, {Key: "redeemed_at", Value: 1}, {Key: "_id", Value: 1}}, false},
+		{s.redemptions(), "state_redeemed_at", bson.D{{Key: "state", Value: 1}, {Key: "redeemed_at", Value: 1}}, false},
+		// Consents (see consents.go): banks exchange codes by hash; a citizen's
+		// consents newest first; one pseudonymous reference per (bank, citizen).
+		{s.consents(), "code_hash_unique", bson.D{{Key: "code_hash", Value: 1}}, true},
+		{s.consents(), "citizen_id", bson.D{{Key: "citizen_id", Value: 1}, {Key: "_id", Value: 1}}, false},
+		{s.bankCitizenRefs(), "bank_citizen_unique", bson.D{{Key: "bank_id", Value: 1}, {Key: "citizen_id", Value: 1}}, true},
 	}
 	for _, sp := range specs {
 		opts := options.Index().SetName(sp.name)

@@ -136,12 +136,18 @@ type voucherDoc struct {
 	// after a crash writes the same entry.
 	RefundEntryID string     `bson:"refund_entry_id"`
 	RefundAt      *time.Time `bson:"refund_at,omitempty"`
+	// ReversalID is the redemption whose reversal refunds the voucher (status
+	// "reversing", then "reversed"; see redemptions.go).
+	ReversalID string `bson:"reversal_id,omitempty"`
 }
 
 func (d voucherDoc) toDomain() domain.Voucher {
 	status := domain.VoucherStatus(d.Status)
 	if d.Status == voucherExpiring {
 		status = domain.VoucherExpired // decided; the refund is being written
+	}
+	if d.Status == voucherReversing {
+		status = domain.VoucherReversed // decided; the refund is being written
 	}
 	return domain.Voucher{
 		ID: d.ID, Code: d.Code, BenefitID: d.BenefitID, BankID: d.BankID, CitizenID: d.CitizenID,

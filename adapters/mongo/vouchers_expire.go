@@ -173,13 +173,17 @@ func (s *Store) refundAttempt(ctx context.Context, v voucherDoc) (_ *pendingDoc,
 	if applied {
 		return nil, nil, true, s.finishExpiry(ctx, v.ID)
 	}
+	causeType, causeID := "voucher", v.ID
+	if v.ReversalID != "" {
+		causeType, causeID = domain.RedemptionCause, v.ReversalID // a reversed redemption (redemptions.go)
+	}
 	item := pendingDoc{
 		RefundVoucherID: v.ID,
 		At:              toDate(*v.RefundAt),
 		Entry: &ledgerEntryDoc{
 			ID: v.RefundEntryID, CitizenID: v.CitizenID, Kind: string(domain.LedgerRefund),
 			Points: v.PointsSpent, BalanceAfter: acct.Balance + v.PointsSpent,
-			CauseType: "voucher", CauseID: v.ID, CreatedAt: toDate(*v.RefundAt),
+			CauseType: causeType, CauseID: causeID, CreatedAt: toDate(*v.RefundAt),
 		},
 	}
 	update := bson.D{
@@ -223,10 +227,16 @@ func (s *Store) completeRefund(ctx context.Context, citizenID string, raw bson.R
 	return s.finishExpiry(ctx, item.RefundVoucherID)
 }
 
-// finishExpiry sets an expiring voucher expired, with set besides.
+// finishExpiry sets an expiring voucher expired, with set besides; a reversing
+// one (redemptions.go) is set reversed instead.
 func (s *Store) finishExpiry(ctx context.Context, voucherID string, set ...bson.E) error {
 	set = append(bson.D{{Key: "status", Value: voucherExpired}}, set...)
-	_, err := s.vouchers.UpdateOne(ctx, bson.D{{Key: "_id", Value: voucherID}, {Key: "status", Value: voucherExpiring}},
+	res, err := s.vouchers.UpdateOne(ctx, bson.D{{Key: "_id", Value: voucherID}, {Key: "status", Value: voucherExpiring}},
 		bson.D{{Key: "$set", Value: set}})
-	return mapErr("finish expired voucher", err)
+	if err != nil || res.MatchedCount > 0 {
+		return mapErr("finish expired voucher", err)
+	}
+	_, err = s.vouchers.UpdateOne(ctx, bson.D{{Key: "_id", Value: voucherID}, {Key: "status", Value: voucherReversing}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: voucherReversed}}}})
+	return mapErr("finish reversed voucher", err)
 }

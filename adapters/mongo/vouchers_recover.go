@@ -61,6 +61,9 @@ func (s *Store) CompleteInterruptedClaims(ctx context.Context, before time.Time)
 		return completed, undone, err
 	}
 	err = s.resumeExpiries(ctx, bson.D{{Key: "refund_at", Value: bson.D{{Key: "$lt", Value: cutoff}}}}, 1000)
+	if err == nil {
+		err = s.completeInterruptedRedemptions(ctx, cutoff) // redemptions.go
+	}
 	return completed, undone, err
 }
 

@@ -75,6 +75,8 @@ func Run(t *testing.T, open func(t *testing.T) domain.Store) {
 		RunBankCredentials(t, func(t *testing.T) domain.BankCredentialStore { return open(t) })
 	})
 	t.Run("benefits", func(t *testing.T) { RunBenefits(t, func(t *testing.T) BenefitsStore { return open(t) }) })
+	t.Run("redemptions", func(t *testing.T) { runRedemptions(t, func(t *testing.T) BenefitsStore { return open(t) }) })
+	t.Run("consents", func(t *testing.T) { runConsents(t, open) })
 	t.Run("scans", func(t *testing.T) { runScans(t, open) })
 	t.Run("Ping succeeds on an open store", func(t *testing.T) {
 		t.Parallel()

@@ -45,6 +45,10 @@ type refStore struct {
 
 	credentials []domain.BankCredential
 
+	consents refConsents // see refstore_consents_test.go
+
+	redemptions refRedemptions // see refstore_redemptions_test.go
+
 	fault string // comma-separated deliberate bugs, see faults_test.go; "" in normal runs
 }
 
