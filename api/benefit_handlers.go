@@ -51,13 +51,22 @@ func (s *server) claimBenefit(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.Location("/v1/me/vouchers/" + v.ID)
+	return createdOrReplayed(c, "/v1/me/vouchers/"+v.ID, replayed, voucherOf(view))
+}
+
+// createdOrReplayed answers a create made idempotent by its Idempotency-Key (a
+// claim, a redemption): 201 with Location when it created the resource; on a
+// replay the same Location and body, but 200 and Idempotent-Replayed, so the
+// client can tell that nothing new was created. (Recording an action answers a
+// replay 201, as it always has; it does not use this.)
+func createdOrReplayed(c *fiber.Ctx, location string, replayed bool, body any) error {
+	c.Location(location)
 	status := fiber.StatusCreated
 	if replayed {
 		c.Set("Idempotent-Replayed", "true")
 		status = fiber.StatusOK
 	}
-	return c.Status(status).JSON(voucherOf(view))
+	return c.Status(status).JSON(body)
 }
 
 func (s *server) listVouchers(c *fiber.Ctx) error {

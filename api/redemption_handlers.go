@@ -102,13 +102,7 @@ func (s *server) redeemVoucher(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.Location("/v1/bank/redemptions/" + v.ID)
-	status := fiber.StatusCreated
-	if replayed {
-		c.Set("Idempotent-Replayed", "true")
-		status = fiber.StatusOK
-	}
-	return c.Status(status).JSON(redemptionOf(v))
+	return createdOrReplayed(c, "/v1/bank/redemptions/"+v.ID, replayed, redemptionOf(v))
 }
 
 // reverseRedemption reverses one of the bank's redemptions; the same reason

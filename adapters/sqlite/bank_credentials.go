@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -57,45 +56,19 @@ func (s *Store) GetBankCredential(ctx context.Context, id string) (domain.BankCr
 // getBankCredential looks up by a unique column; column is one of the two
 // constants above, never caller input.
 func (s *Store) getBankCredential(ctx context.Context, column, value string) (domain.BankCredential, error) {
-	c, err := scanBankCredential(s.read.QueryRowContext(ctx,
-		"SELECT "+bankCredentialColumns+" FROM bank_credentials WHERE "+column+" = ?", value))
-	if errors.Is(err, sql.ErrNoRows) {
-		return domain.BankCredential{}, domain.ErrNotFound
-	}
-	if err != nil {
-		return domain.BankCredential{}, fmt.Errorf("sqlite: get bank credential: %w", err)
-	}
-	return c, nil
+	return queryOne(ctx, s.read, "get bank credential", scanBankCredential,
+		"SELECT "+bankCredentialColumns+" FROM bank_credentials WHERE "+column+" = ?", value)
 }
 
 // ListBankCredentials is served by the (bank_id, id) index.
 func (s *Store) ListBankCredentials(ctx context.Context, bankID string) ([]domain.BankCredential, error) {
-	rows, err := s.read.QueryContext(ctx,
+	return queryAll(ctx, s.read, "list bank credentials", scanBankCredential,
 		"SELECT "+bankCredentialColumns+" FROM bank_credentials WHERE bank_id = ? ORDER BY id", bankID)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list bank credentials: %w", err)
-	}
-	out, err := collect(rows, scanBankCredential)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list bank credentials: %w", err)
-	}
-	return out, nil
 }
 
 // RevokeBankCredential keeps the first revocation time (COALESCE). SQLite counts
 // every row the WHERE matched as affected, so zero rows means no such credential.
 func (s *Store) RevokeBankCredential(ctx context.Context, id string, at time.Time) error {
-	res, err := s.write.ExecContext(ctx, "UPDATE bank_credentials SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", millis(at), id)
-	if err != nil {
-		return fmt.Errorf("sqlite: revoke bank credential: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("sqlite: revoke bank credential: %w", err)
-	}
-	if n == 0 {
-		return domain.ErrNotFound
-	}
-	s.walGrew()
-	return nil
+	return s.updateExisting(ctx, "revoke bank credential",
+		"UPDATE bank_credentials SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", millis(at), id)
 }

@@ -2,8 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/huzhou-lvdaitong/carbon-account/domain"
@@ -45,25 +43,10 @@ func (s *Store) CreateBank(ctx context.Context, b domain.Bank) error {
 
 // GetBank returns the bank with id, or ErrNotFound.
 func (s *Store) GetBank(ctx context.Context, id string) (domain.Bank, error) {
-	b, err := scanBank(s.read.QueryRowContext(ctx, bankByID, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return domain.Bank{}, domain.ErrNotFound
-	}
-	if err != nil {
-		return domain.Bank{}, fmt.Errorf("sqlite: get bank: %w", err)
-	}
-	return b, nil
+	return queryOne(ctx, s.read, "get bank", scanBank, bankByID, id)
 }
 
 // ListBanks returns every bank in id order (there are a handful).
 func (s *Store) ListBanks(ctx context.Context) ([]domain.Bank, error) {
-	rows, err := s.read.QueryContext(ctx, listBanks)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list banks: %w", err)
-	}
-	out, err := collect(rows, scanBank)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list banks: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.read, "list banks", scanBank, listBanks)
 }

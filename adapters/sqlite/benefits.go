@@ -71,14 +71,7 @@ func (s *Store) CreateBenefit(ctx context.Context, b domain.Benefit) error {
 
 // GetBenefit returns the benefit with id, or ErrNotFound.
 func (s *Store) GetBenefit(ctx context.Context, id string) (domain.Benefit, error) {
-	b, err := scanBenefit(s.read.QueryRowContext(ctx, benefitByID, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return domain.Benefit{}, domain.ErrNotFound
-	}
-	if err != nil {
-		return domain.Benefit{}, fmt.Errorf("sqlite: get benefit: %w", err)
-	}
-	return b, nil
+	return queryOne(ctx, s.read, "get benefit", scanBenefit, benefitByID, id)
 }
 
 // ListBenefits returns up to limit benefits above afterID in id order, of one bank
@@ -91,15 +84,7 @@ func (s *Store) ListBenefits(ctx context.Context, bankID, afterID string, limit 
 	if bankID != "" {
 		q = listBenefitsBank
 	}
-	rows, err := s.read.QueryContext(ctx, q, afterID, bankID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list benefits: %w", err)
-	}
-	out, err := collect(rows, scanBenefit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list benefits: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.read, "list benefits", scanBenefit, q, afterID, bankID, limit)
 }
 
 // The statements of ClaimBenefit, all on one row or one index range.

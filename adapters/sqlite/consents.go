@@ -63,40 +63,13 @@ func (s *Store) CreateConsent(ctx context.Context, c domain.Consent) error {
 
 // ListConsents returns the citizen's consents newest first, below beforeID if set.
 func (s *Store) ListConsents(ctx context.Context, citizenID, beforeID string, limit int) ([]domain.Consent, error) {
-	if limit <= 0 {
-		return nil, nil // SQLite would read LIMIT -1 as "no limit"
-	}
-	q := listConsentsFirst
-	if beforeID != "" {
-		q = listConsentsBefore
-	}
-	rows, err := s.read.QueryContext(ctx, q, citizenID, beforeID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list consents: %w", err)
-	}
-	out, err := collect(rows, scanConsent)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list consents: %w", err)
-	}
-	return out, nil
+	return citizenPage(ctx, s.read, "list consents", scanConsent, listConsentsFirst, listConsentsBefore, citizenID, beforeID, limit)
 }
 
 // RevokeConsent keeps the first revocation time (coalesce); the citizen_id in the
 // WHERE makes another citizen's consent not found.
 func (s *Store) RevokeConsent(ctx context.Context, citizenID, id string, at time.Time) error {
-	res, err := s.write.ExecContext(ctx, revokeConsent, millis(at), id, citizenID)
-	if err != nil {
-		return fmt.Errorf("sqlite: revoke consent: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("sqlite: revoke consent: %w", err)
-	}
-	if n == 0 {
-		return domain.ErrNotFound
-	}
-	s.walGrew()
-	return nil
+	return s.updateExisting(ctx, "revoke consent", revokeConsent, millis(at), id, citizenID)
 }
 
 // ExchangeConsentCode finds, checks and marks the consent and logs the exchange

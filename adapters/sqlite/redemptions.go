@@ -149,14 +149,7 @@ func (s *Store) ReverseRedemption(ctx context.Context, bankID, id, reason string
 
 // GetRedemption returns the bank's redemption id.
 func (s *Store) GetRedemption(ctx context.Context, bankID, id string) (domain.Redemption, error) {
-	r, err := scanRedemption(s.read.QueryRowContext(ctx, redemptionByID, id, bankID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return domain.Redemption{}, domain.ErrNotFound
-	}
-	if err != nil {
-		return domain.Redemption{}, fmt.Errorf("sqlite: get redemption: %w", err)
-	}
-	return r, nil
+	return queryOne(ctx, s.read, "get redemption", scanRedemption, redemptionByID, id, bankID)
 }
 
 // ListRedemptions returns the bank's redemptions in [from, to) after afterID, by id.
@@ -164,13 +157,5 @@ func (s *Store) ListRedemptions(ctx context.Context, bankID string, from, to tim
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.read.QueryContext(ctx, listRedemptions, bankID, millis(from), millis(to), afterID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list redemptions: %w", err)
-	}
-	out, err := collect(rows, scanRedemption)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list redemptions: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.read, "list redemptions", scanRedemption, listRedemptions, bankID, millis(from), millis(to), afterID, limit)
 }

@@ -58,34 +58,12 @@ func voucherArgs(v domain.Voucher) []any {
 
 // FindClaimByIdempotencyKey looks the key up through UNIQUE (citizen_id, idempotency_key).
 func (s *Store) FindClaimByIdempotencyKey(ctx context.Context, citizenID, key string) (domain.Voucher, error) {
-	v, err := scanVoucher(s.read.QueryRowContext(ctx, voucherByIdempotencyKey, citizenID, key))
-	if errors.Is(err, sql.ErrNoRows) {
-		return domain.Voucher{}, domain.ErrNotFound
-	}
-	if err != nil {
-		return domain.Voucher{}, fmt.Errorf("sqlite: find claim by idempotency key: %w", err)
-	}
-	return v, nil
+	return queryOne(ctx, s.read, "find claim by idempotency key", scanVoucher, voucherByIdempotencyKey, citizenID, key)
 }
 
 // ListVouchers returns the citizen's vouchers newest first, below beforeID if set.
 func (s *Store) ListVouchers(ctx context.Context, citizenID, beforeID string, limit int) ([]domain.Voucher, error) {
-	if limit <= 0 {
-		return nil, nil // SQLite would read LIMIT -1 as "no limit"
-	}
-	q := listVouchersFirst
-	if beforeID != "" {
-		q = listVouchersBefore
-	}
-	rows, err := s.read.QueryContext(ctx, q, citizenID, beforeID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list vouchers: %w", err)
-	}
-	out, err := collect(rows, scanVoucher)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list vouchers: %w", err)
-	}
-	return out, nil
+	return citizenPage(ctx, s.read, "list vouchers", scanVoucher, listVouchersFirst, listVouchersBefore, citizenID, beforeID, limit)
 }
 
 // ExpireVouchers finds up to limit due vouchers on a reader, then expires each in a
