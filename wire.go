@@ -198,7 +198,8 @@ func (s *services) httpApp() *fiber.App {
 		Actions: s.actions, Catalog: s.catalog, Levels: seeds.Levels(), Leaderboards: s.boards,
 		Banks:    s.banks,
 		Benefits: s.benefits,
-		Consents: &domain.ConsentService{Consents: s.store, Banks: s.store, Citizens: s.store, Levels: seeds.Levels(), Now: domain.Now},
+		Consents: &domain.ConsentService{Consents: s.store, Banks: s.store, Citizens: s.store, Levels: seeds.Levels(), Now: domain.Now,
+			Limiter: s.state},
 		Redemptions: &domain.RedemptionService{Redemptions: s.store, Benefits: s.store, Now: domain.Now,
 			ReversalWindow: s.cfg.RedemptionReversalWindow},
 		Readiness: []api.ReadinessCheck{

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -238,6 +239,37 @@ func TestConsentCodeFailuresLookTheSameToBanks(t *testing.T) {
 	goneCode := w.grant(gone, w.bankA.ID).Code
 	w.do(req{method: "DELETE", path: "/v1/me", bearer: gone}).expect(t, 204)
 	samePublicProblem(t, "a deleted account's code", unknown, w.exchange(w.tokenA, goneCode))
+}
+
+func TestConsentExchangesAreRateLimitedPerBank(t *testing.T) {
+	w := newConsentWorld(t)
+	citizen := w.devLogin("13800138000").AccessToken
+	valid := w.grant(citizen, w.bankA.ID)
+	// Guessing spends bank A's allowance, whichever of its tokens guesses.
+	other := w.bankToken(w.issueCredential(w.admin, w.bankA.ID, nil), "").AccessToken
+	for i := range domain.ConsentExchangesPerMinute {
+		token := w.tokenA
+		if i%2 == 1 {
+			token = other
+		}
+		w.exchange(token, "0000000000").expect(t, 404, "consent_code_invalid")
+	}
+	r := w.exchange(w.tokenA, valid.Code).expect(t, 429, "too_many_exchanges")
+	secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
+	if err != nil || secs < 1 || secs > int(time.Minute.Seconds()) {
+		t.Fatalf("Retry-After %q", r.Header.Get("Retry-After"))
+	}
+	// Nothing was exchanged: the code is still active.
+	for _, c := range w.consents(citizen) {
+		if c.ID == valid.ID && (c.Status != "active" || c.ExchangedAt != nil) {
+			t.Fatalf("a refused exchange spent the code: %+v", c)
+		}
+	}
+	if _, err := w.store.GetConsentExchange(t.Context(), valid.ID); err == nil {
+		t.Fatal("a refused exchange was logged")
+	}
+	// Another bank is not affected.
+	w.exchange(w.tokenB, w.grant(citizen, w.bankB.ID).Code).expect(t, 200)
 }
 
 func TestCitizensSeeAndWithdrawOnlyTheirOwnConsents(t *testing.T) {

@@ -166,7 +166,8 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		Readiness: []api.ReadinessCheck{{Name: "store", Check: store.Ping}, {Name: "shared_state", Check: state.Ping}},
 		OpenAPI:   contract.raw, DevLogin: true, BodyLimitBytes: 64 << 10, Version: "test",
 	}
-	deps.Consents = &domain.ConsentService{Consents: store, Banks: store, Citizens: store, Levels: seeds.Levels(), Now: domain.Now}
+	deps.Consents = &domain.ConsentService{Consents: store, Banks: store, Citizens: store, Levels: seeds.Levels(), Now: domain.Now,
+		Limiter: state}
 	for _, o := range opts {
 		o(&deps, auth)
 	}

@@ -28,6 +28,10 @@ type ConsentService struct {
 	// CodeTTL is how long a consent code may be exchanged; 0 means
 	// DefaultConsentCodeTTL.
 	CodeTTL time.Duration
+	// Limiter counts each bank's exchanges, successful or not, so that a bank —
+	// or whoever holds a stolen bank token — cannot guess codes: at most
+	// ConsentExchangesPerMinute per bank. nil means no limit.
+	Limiter RateLimiter
 }
 
 const (
@@ -41,6 +45,9 @@ const (
 	citizenRefBytes = 16
 	// CitizenRefPrefix starts every pseudonymous citizen reference.
 	CitizenRefPrefix = "cr_"
+	// ConsentExchangesPerMinute one bank may attempt, successful or not: ample for
+	// codes read out at counters, while keeping guessing (50-bit codes) hopeless.
+	ConsentExchangesPerMinute = 60
 	// codeHashAttempts bounds retries when a new code's hash is taken (50 bits:
 	// practically never).
 	codeHashAttempts = 3
@@ -50,6 +57,8 @@ var (
 	errConsentNotFound    = Errorf(KindNotFound, "consent_not_found", "no consent with this id")
 	errConsentCodeInvalid = Errorf(KindNotFound, "consent_code_invalid",
 		"the consent code is unknown, expired, already used or withdrawn; ask the citizen for a new one")
+	errTooManyExchanges = Errorf(KindRateLimited, "too_many_exchanges",
+		"too many consent code exchanges by this bank; try again later")
 )
 
 // ConsentView is a consent as its citizen sees it: without the code, with the
@@ -212,9 +221,22 @@ func (s *ConsentService) Revoke(ctx context.Context, citizenID, id string) error
 }
 
 // Exchange gives the bank whose credential cred is the carbon profile a citizen
-// consented to with code, once. A malformed code is a validation error; every
-// other failure is consent_code_invalid (see ConsentService).
+// consented to with code, once. Attempts, successful or not, are limited per bank
+// (too_many_exchanges, before anything else is looked at). A malformed code is a
+// validation error; every other failure is consent_code_invalid (see
+// ConsentService).
 func (s *ConsentService) Exchange(ctx context.Context, cred BankCredential, code string) (CarbonProfile, error) {
+	if s.Limiter != nil {
+		d, err := s.Limiter.Allow(ctx, "consent-exchange:"+cred.BankID, ConsentExchangesPerMinute, time.Minute)
+		if err != nil {
+			return CarbonProfile{}, err
+		}
+		if !d.Allowed {
+			e := *errTooManyExchanges
+			e.RetryAfter = d.RetryAfter
+			return CarbonProfile{}, &e
+		}
+	}
 	norm, ok := NormalizeConsentCode(code)
 	if !ok {
 		return CarbonProfile{}, Invalid(FieldError{Field: "code", Code: "invalid_format",
