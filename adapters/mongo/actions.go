@@ -110,6 +110,9 @@ type testHooks struct {
 	// constants); an error stops the request there, as if the process died.
 	claimStep  func(step string) error
 	refundStep func(step string) error
+	// redemptionStep runs after each step of RedeemVoucher and
+	// ReverseRedemption (redemptionStep*/reversalStep* constants, redemptions.go).
+	redemptionStep func(step string) error
 }
 
 // accountDoc is the part of a citizen document the ledger owns.

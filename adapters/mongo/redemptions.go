@@ -10,9 +10,10 @@ package mongo
 //  3. Insert the redemption as "pending". The unique (bank_id, idempotency_key)
 //     and voucher_id indexes make one redemption per key and per voucher win,
 //     however many race.
-//  4. Guarded update of the voucher {status issued, expires_at > redeemed_at} →
-//     redeemed; this excludes the expiry's mark (issued → expiring). If it misses,
-//     the pending redemption is deleted (undone) and the voucher re-classified.
+//  4. Guarded update of the voucher {status issued, expires_at > redeemed_at,
+//     redemption_fence not this redemption} → redeemed; this excludes the
+//     expiry's mark (issued → expiring) and the recovery's undo. If it misses, the
+//     pending redemption is deleted (undone) and the voucher re-classified.
 //  5. Set the redemption "done".
 //
 // ReverseRedemption:
@@ -28,8 +29,12 @@ package mongo
 //  4. Close the reversal on the redemption.
 //
 // completeInterruptedRedemptions (run by CompleteInterruptedClaims) finishes a
-// pending redemption whose voucher was redeemed and deletes the others, and
-// finishes every open reversal (steps 2-4 are idempotent).
+// pending redemption whose voucher was redeemed and deletes the others, after
+// setting the voucher's redemption_fence to it with a write guarded by "not
+// redeemed": a stalled request waking up after the undo then misses step 4
+// (otherwise it would redeem the voucher for a redemption that no longer exists,
+// so that it could be neither reversed nor refunded). It finishes every open
+// reversal (steps 2-4 are idempotent).
 
 import (
 	"context"
@@ -56,6 +61,22 @@ const (
 	voucherReversed  = string(domain.VoucherReversed)
 	voucherReversing = "reversing"
 )
+
+// The steps of RedeemVoucher and ReverseRedemption a crash test can stop after
+// (testHooks.redemptionStep; the refund's own steps are testHooks.refundStep's).
+const (
+	redemptionStepInserted = "redemption_inserted" // step 3
+	redemptionStepRedeemed = "redemption_redeemed" // step 4, before step 5
+	reversalStepDecided    = "reversal_decided"    // step 1
+	reversalStepReversing  = "reversal_reversing"  // step 2
+	reversalStepRefunded   = "reversal_refunded"   // step 3, before step 4
+)
+
+// errRedemptionAbandoned: the redemption stalled past the recovery grace period
+// and CompleteInterruptedClaims undid it; the voucher was not redeemed and the
+// bank may send the request again.
+var errRedemptionAbandoned = domain.Errorf(domain.KindUnavailable, "redemption_abandoned",
+	"redeeming this voucher took too long and was undone; nothing was redeemed, send the request again")
 
 // Redemption states as stored.
 const (
@@ -143,8 +164,12 @@ func (s *Store) RedeemVoucher(ctx context.Context, r domain.Redemption) (domain.
 		}
 		return domain.Redemption{}, domain.ErrVoucherAlreadyRedeemed // another redemption holds the voucher
 	}
+	if err := runHook(s.hooks.redemptionStep, redemptionStepInserted); err != nil {
+		return domain.Redemption{}, err
+	}
 	res, err := s.vouchers.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: v.ID}, {Key: "status", Value: voucherIssued}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: at}}}},
+		bson.D{{Key: "_id", Value: v.ID}, {Key: "status", Value: voucherIssued}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: at}}},
+			{Key: "redemption_fence", Value: bson.D{{Key: "$ne", Value: d.ID}}}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: voucherRedeemed}}}})
 	if err != nil || res.MatchedCount == 0 {
 		// Undo: the pending redemption never took effect. If the update's outcome
@@ -161,7 +186,13 @@ func (s *Store) RedeemVoucher(ctx context.Context, r domain.Redemption) (domain.
 		if err := classifyVoucher(v, r.BankID, at); err != nil {
 			return domain.Redemption{}, err
 		}
+		if v.RedemptionFence == d.ID {
+			return domain.Redemption{}, errRedemptionAbandoned
+		}
 		return domain.Redemption{}, domain.ErrVoucherAlreadyRedeemed
+	}
+	if err := runHook(s.hooks.redemptionStep, redemptionStepRedeemed); err != nil {
+		return domain.Redemption{}, err
 	}
 	if err := s.finishRedemption(ctx, d.ID); err != nil {
 		return domain.Redemption{}, err
@@ -200,6 +231,9 @@ func (s *Store) ReverseRedemption(ctx context.Context, bankID, id, reason string
 		}
 		return domain.Redemption{}, domain.ErrReversalWindowClosed
 	}
+	if err := runHook(s.hooks.redemptionStep, reversalStepDecided); err != nil {
+		return domain.Redemption{}, err
+	}
 	if err := s.completeReversal(ctx, d); err != nil {
 		return domain.Redemption{}, err
 	}
@@ -217,10 +251,16 @@ func (s *Store) completeReversal(ctx context.Context, d redemptionDoc) error {
 	if err != nil {
 		return mapErr("mark voucher reversing", err)
 	}
+	if err := runHook(s.hooks.redemptionStep, reversalStepReversing); err != nil {
+		return err
+	}
 	// The refund of an expiry, with the reversal's entry, time and cause.
 	v := voucherDoc{ID: d.VoucherID, CitizenID: d.CitizenID, PointsSpent: d.PointsSpent, Status: voucherReversing,
 		RefundEntryID: d.RefundEntryID, RefundAt: d.ReversedAt, ReversalID: d.ID}
 	if err := s.applyRefund(ctx, v); err != nil {
+		return err
+	}
+	if err := runHook(s.hooks.redemptionStep, reversalStepRefunded); err != nil {
 		return err
 	}
 	_, err = s.redemptions().UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "reversal", Value: reversalOpen}},
@@ -242,7 +282,18 @@ func (s *Store) completeInterruptedRedemptions(ctx context.Context, cutoff time.
 		if err != nil && !errors.Is(err, mongodrv.ErrNoDocuments) {
 			return mapErr("read redeemed voucher", err)
 		}
-		if err == nil && v.Status != voucherIssued && v.Status != voucherExpired && v.Status != voucherExpiring {
+		redeemed := err == nil && v.Status != voucherIssued && v.Status != voucherExpired && v.Status != voucherExpiring
+		if err == nil && !redeemed {
+			// Fence the redemption off the voucher, unless it redeemed it meanwhile.
+			res, err := s.vouchers.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.VoucherID},
+				{Key: "status", Value: bson.D{{Key: "$nin", Value: bson.A{voucherRedeemed, voucherReversing, voucherReversed}}}}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "redemption_fence", Value: d.ID}}}})
+			if err != nil {
+				return mapErr("fence interrupted redemption", err)
+			}
+			redeemed = res.MatchedCount == 0
+		}
+		if redeemed {
 			// Redeemed (it holds the unique voucher_id, so by this redemption).
 			if err := s.finishRedemption(ctx, d.ID); err != nil {
 				return err

@@ -139,6 +139,9 @@ type voucherDoc struct {
 	// ReversalID is the redemption whose reversal refunds the voucher (status
 	// "reversing", then "reversed"; see redemptions.go).
 	ReversalID string `bson:"reversal_id,omitempty"`
+	// RedemptionFence is the pending redemption CompleteInterruptedClaims undid:
+	// it can no longer redeem the voucher (see redemptions.go).
+	RedemptionFence string `bson:"redemption_fence,omitempty"`
 }
 
 func (d voucherDoc) toDomain() domain.Voucher {
