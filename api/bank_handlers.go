@@ -173,11 +173,3 @@ func (s *server) getBankMe(c *fiber.Ctx) error {
 	scopes := strings.Fields(p.Scope)
 	return c.JSON(bankMeBody{BankID: b.ID, Code: b.Code, Name: b.Name, ClientID: bankCredential(c).ClientID, Scopes: scopes})
 }
-
-// needBanks answers 503 when the server was built without a bank service.
-func (s *server) needBanks(c *fiber.Ctx) error {
-	if s.Banks == nil {
-		return errBanksOff
-	}
-	return c.Next()
-}

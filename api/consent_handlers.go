@@ -12,8 +12,6 @@ import (
 // scopeConsentsExchange is the bank scope the exchange route needs.
 const scopeConsentsExchange = domain.ScopeConsentsExchange
 
-var errConsentsOff = domain.Errorf(domain.KindUnavailable, "consents_not_configured", "consents are not configured on this server")
-
 type createConsentRequest struct {
 	BankID string `json:"bank_id" validate:"required,max=64"`
 	Scope  string `json:"scope" validate:"required,max=64"`
@@ -68,14 +66,6 @@ type carbonProfileBody struct {
 	CO2eGTotal  int64     `json:"co2e_g_total"`
 	Balance     int64     `json:"balance"`
 	ExchangedAt time.Time `json:"exchanged_at"`
-}
-
-// needConsents answers 503 when the server was built without a consent service.
-func (s *server) needConsents(c *fiber.Ctx) error {
-	if s.Consents == nil {
-		return errConsentsOff
-	}
-	return c.Next()
 }
 
 // createConsent grants a bank one-time access to the citizen's carbon profile;

@@ -168,6 +168,10 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	}
 	deps.Consents = &domain.ConsentService{Consents: store, Banks: store, Citizens: store, Levels: seeds.Levels(), Now: domain.Now,
 		Limiter: state}
+	// Every service api.New requires; options below replace some (a test clock,
+	// other limits).
+	withBanks()(&deps, auth)
+	withRedemptions(&redemptionClock{})(&deps, auth)
 	for _, o := range opts {
 		o(&deps, auth)
 	}

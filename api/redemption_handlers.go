@@ -80,16 +80,6 @@ type reverseRequest struct {
 	Reason string `json:"reason" validate:"required,max=1024"`
 }
 
-var errRedemptionsOff = domain.Errorf(domain.KindUnavailable, "redemptions_not_configured", "redemptions are not configured on this server")
-
-// needRedemptions answers 503 when the redemption service is not wired.
-func (s *server) needRedemptions(c *fiber.Ctx) error {
-	if s.Redemptions == nil {
-		return errRedemptionsOff
-	}
-	return c.Next()
-}
-
 // redeemVoucher redeems one of the bank's vouchers. The Idempotency-Key is
 // required; a replay (same key, same code) answers 200 with the first redemption.
 func (s *server) redeemVoucher(c *fiber.Ctx) error {

@@ -42,13 +42,11 @@ type Deps struct {
 	// Benefits answers the benefit, claim and voucher routes.
 	Benefits *domain.BenefitService
 	// Banks manages partner banks and their credentials, and answers the bank
-	// token endpoint; nil answers those routes with 503 banks_not_configured.
+	// token endpoint.
 	Banks *domain.BankService
-	// Consents answers the citizen consent routes and the bank's code exchange;
-	// nil answers them with 503 consents_not_configured.
+	// Consents answers the citizen consent routes and the bank's code exchange.
 	Consents *domain.ConsentService
-	// Redemptions answers the bank redemption routes; nil answers them with 503
-	// redemptions_not_configured.
+	// Redemptions answers the bank redemption routes.
 	Redemptions *domain.RedemptionService
 
 	DevLogin       bool
@@ -67,14 +65,14 @@ type server struct {
 
 // New builds the Fiber application with every route and middleware.
 func New(d Deps) *fiber.App {
-	if d.Leaderboards == nil {
-		panic("api: Deps.Leaderboards is nil") // a wiring bug, caught at start-up
-	}
-	if len(d.Levels) == 0 {
-		panic("api: Deps.Levels is empty; wire seeds.Levels()") // a wiring bug, caught at start-up
-	}
-	if d.Benefits == nil {
-		panic("api: Deps.Benefits is nil") // a wiring bug, caught at start-up
+	// A missing service is a wiring bug: caught at start-up, not per request.
+	for name, missing := range map[string]bool{
+		"Leaderboards": d.Leaderboards == nil, "Benefits": d.Benefits == nil, "Banks": d.Banks == nil,
+		"Consents": d.Consents == nil, "Redemptions": d.Redemptions == nil, "Levels": len(d.Levels) == 0,
+	} {
+		if missing {
+			panic("api: Deps." + name + " is not set")
+		}
 	}
 	s := &server{Deps: d, log: d.Logger, tokens: d.Tokens, metrics: newHTTPMetrics(d.Metrics)}
 	s.app = fiber.New(fiber.Config{

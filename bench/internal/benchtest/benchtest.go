@@ -89,6 +89,9 @@ func New(tb testing.TB) Wiring {
 		return api.New(api.Deps{
 			Auth: auth, Actions: actions, Catalog: catalog, Levels: seeds.Levels(), Tokens: tokens, Leaderboards: boards,
 			Benefits: benefits, Banks: banks,
+			Consents: &domain.ConsentService{Consents: store, Banks: store, Citizens: store, Levels: seeds.Levels(), Now: domain.Now},
+			Redemptions: &domain.RedemptionService{Redemptions: store, Benefits: store, Now: domain.Now,
+				ReversalWindow: domain.DefaultReversalWindow},
 			Citizens:  &domain.CitizenService{Citizens: store, Sessions: store, Actions: store, Now: domain.Now, Members: boards},
 			Operators: &domain.OperatorService{Operators: store, Now: domain.Now},
 			Logger:    log, BodyLimitBytes: 64 << 10, Version: "bench",
