@@ -219,20 +219,7 @@ func runActionRaces(t *testing.T, open func(t *testing.T) domain.Store) {
 				errors.As(err, &dups[i])
 				return err
 			})
-			winner := -1
-			for i, err := range errs {
-				switch {
-				case err == nil && winner >= 0:
-					t.Errorf("round %d: goroutines %d and %d both recorded", round, winner, i)
-				case err == nil:
-					winner = i
-				case dups[i] == nil:
-					t.Errorf("round %d: goroutine %d: want nil or *DuplicateRequestError, got %v", round, i, err)
-				}
-			}
-			if winner < 0 {
-				t.Fatalf("round %d: no racer recorded", round)
-			}
+			winner := soleWinner(t, fmt.Sprintf("round %d", round), "recorded", errs, dups)
 			for i, dup := range dups {
 				// Existing may still be recording in stores that record in steps.
 				if dup != nil && (dup.Existing.ID != drafts[winner].ID || dup.Existing.IdempotencyKey != key || dup.Existing.RequestHash != drafts[winner].RequestHash) {

@@ -184,20 +184,7 @@ func runClaimRaces(t *testing.T, open func(t *testing.T) BenefitsStore) {
 				errors.As(err, &dups[i])
 				return err
 			})
-			winner := -1
-			for i, err := range errs {
-				switch {
-				case err == nil && winner >= 0:
-					t.Errorf("%s: goroutines %d and %d both claimed", what, winner, i)
-				case err == nil:
-					winner = i
-				case dups[i] == nil:
-					t.Errorf("%s: goroutine %d: want nil or *DuplicateClaimError, got %v", what, i, err)
-				}
-			}
-			if winner < 0 {
-				t.Fatalf("%s: no racer claimed", what)
-			}
+			winner := soleWinner(t, what, "claimed", errs, dups)
 			for i, dup := range dups {
 				// Existing may still be claiming in stores that claim in steps.
 				if dup != nil && (dup.Existing.ID != claims[winner].VoucherID || dup.Existing.IdempotencyKey != key || dup.Existing.BenefitID != b.ID) {
@@ -284,4 +271,26 @@ func claimOutcomes(t *testing.T, what string, vouchers []domain.Voucher, replaye
 		}
 	}
 	return won, losers
+}
+
+// soleWinner returns the one racer whose call succeeded. It fails the test if
+// none or several did, or if a loser failed with anything but a duplicate error
+// (dups[i] set by errors.As).
+func soleWinner[D any](t *testing.T, what, did string, errs []error, dups []*D) int {
+	t.Helper()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Errorf("%s: goroutines %d and %d both %s", what, winner, i, did)
+		case err == nil:
+			winner = i
+		case dups[i] == nil:
+			t.Errorf("%s: goroutine %d: want nil or %T, got %v", what, i, dups[i], err)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("%s: no racer %s", what, did)
+	}
+	return winner
 }
